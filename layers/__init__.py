@@ -1,0 +1,6 @@
+"""Building-block Keras 3 layers of the zoo.
+
+Every layer is one class with a docstring giving its arguments, input and output shapes and an
+example, a complete `get_config`, and is registered for serialization under the package "zoo",
+so models that use it save to and load from `.keras` files.
+"""
