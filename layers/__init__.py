@@ -4,3 +4,6 @@ Every layer is one class with a docstring giving its arguments, input and output
 example, a complete `get_config`, and is registered for serialization under the package "zoo",
 so models that use it save to and load from `.keras` files.
 """
+
+from layers.normalization import LocalResponseNormalization
+from layers.padding import Padding1D, Padding2D, Padding3D

@@ -1,0 +1,86 @@
+"""Normalization layers not in Keras: local response normalization (AlexNet)."""
+
+import operator
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class LocalResponseNormalization(keras.layers.Layer):
+    """Local response normalization across channels (Krizhevsky et al. 2012, section 3.3).
+
+    With `a[..., i]` the input at channel `i` and `N` channels, the output is the paper's formula
+
+        b[..., i] = a[..., i] / (k + alpha * sum_j a[..., j] ** 2) ** beta
+
+    where `j` runs over the `size` channels `i - size // 2 ... i + (size - 1) // 2` clipped to
+    `0 ... N - 1` (missing channels at the borders count as zero). For odd `size` (the paper uses
+    `n = 5`) this window is `i - n/2 ... i + n/2`, exactly the paper's; for even `size` it has one
+    more channel before `i` than after, as in PyTorch.
+
+    **alpha is not divided by size** (the paper's formula, and `tf.nn.local_response_normalization`
+    with `depth_radius=(size - 1) // 2, bias=k, alpha=alpha, beta=beta` for odd `size`).
+    `torch.nn.LocalResponseNorm(size, alpha, beta, k)` divides alpha by `size`
+    (`b = a / (k + alpha / size * sum) ** beta`): to reproduce it, pass `alpha=torch_alpha / size`.
+    Caffe's LRN layer (`ACROSS_CHANNELS`) divides by `size` too.
+
+    Args:
+        size: number of adjacent channels summed over (`n` in the paper), an int >= 1.
+            Default 5.
+        alpha: scaling of the sum of squares (not divided by `size`, see above). Default 1e-4.
+        beta: exponent. Default 0.75.
+        k: additive constant (`bias` in TensorFlow). Default 2.0.
+        **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
+
+    Input shape:
+        Any tensor of rank >= 2, channels last: `(batch, ..., channels)`; e.g. `(batch, rows,
+        cols, channels)` after a convolution.
+
+    Output shape:
+        Same as the input.
+
+    Example:
+
+    >>> x = keras.Input((55, 55, 96))
+    >>> y = LocalResponseNormalization(size=5, alpha=1e-4, beta=0.75, k=2.0)(x)  # AlexNet
+    >>> y.shape
+    (None, 55, 55, 96)
+    """
+
+    def __init__(self, size=5, alpha=1e-4, beta=0.75, k=2.0, **kwargs):
+        super().__init__(**kwargs)
+        try:
+            valid = not isinstance(size, bool) and operator.index(size) >= 1
+        except TypeError:
+            valid = False
+        if not valid:
+            raise ValueError(f"size must be an int >= 1 (number of channels), got {size!r}.")
+        self.size = operator.index(size)
+        self.alpha = float(alpha)
+        self.beta = float(beta)
+        self.k = float(k)
+        self.input_spec = keras.InputSpec(min_ndim=2)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def call(self, inputs):
+        squares = ops.square(inputs)
+        before, after = self.size // 2, (self.size - 1) // 2
+        rank = len(inputs.shape)
+        padded = ops.pad(squares, ((0, 0),) * (rank - 1) + ((before, after),))
+        # Window sum as `size` shifted slices of the zero-padded squares: exact, no channel count
+        # needed (works with an unknown number of channels), and no cumulative-sum cancellation.
+        total = None
+        last = self.size - 1
+        for offset in range(self.size):
+            stop = offset - last if offset < last else None
+            part = padded[..., offset:stop]
+            total = part if total is None else total + part
+        return inputs / ops.power(self.k + self.alpha * total, self.beta)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"size": self.size, "alpha": self.alpha, "beta": self.beta, "k": self.k})
+        return config

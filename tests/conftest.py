@@ -1,0 +1,81 @@
+"""Shared fixtures: quiet TensorFlow, fixed seeds, the `.keras` round-trip check, the data folder."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    keras.utils.set_random_seed(0)
+    yield
+    keras.backend.clear_session()
+
+
+@pytest.fixture
+def shared_data():
+    """`../shared/data` (developers and CI only); skips when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data folder not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def roundtrip(tmp_path):
+    """Check that a layer saves to a `.keras` file and reloads with identical outputs.
+
+    Usage: `roundtrip(layer, inputs)` where `inputs` is a numpy array (or a list / dict of them,
+    passed to the layer as is). The layer is wrapped in a functional model, called once, saved,
+    reloaded with no `custom_objects` (so the layer must be registered), and both outputs are
+    compared exactly. Also checks `from_config(get_config())` gives the same config. Returns the
+    reloaded model's outputs.
+    """
+
+    def check(layer, inputs, **call_kwargs):
+        config = layer.get_config()
+        assert type(layer).from_config(config).get_config() == config
+        spec = keras.tree.map_structure(
+            lambda a: keras.Input(shape=np.shape(a)[1:], dtype=str(np.asarray(a).dtype)), inputs
+        )
+        model = keras.Model(spec, layer(spec, **call_kwargs))
+        expected = model(inputs, training=False)
+        path = tmp_path / f"{layer.name}.keras"
+        model.save(path)
+        reloaded = keras.saving.load_model(path)
+        got = reloaded(inputs, training=False)
+        keras.tree.map_structure(
+            lambda a, b: np.testing.assert_array_equal(np.asarray(a), np.asarray(b)), expected, got
+        )
+        return got
+
+    return check
+
+
+@pytest.fixture
+def randomize():
+    """`randomize(model, seed=0)`: give every variable random values (variances stay positive).
+
+    Fresh models have all-zero biases and batch-norm statistics 0/1, which would hide a weight
+    loaded into the wrong layer; comparisons between models use randomized weights instead.
+    """
+
+    def apply(model, seed=0):
+        rng = np.random.default_rng(seed)
+        for variable in model.weights:
+            shape = tuple(variable.shape)
+            if "variance" in variable.path:
+                value = rng.uniform(0.5, 1.5, shape)
+            else:
+                value = rng.normal(0.0, 0.05, shape)
+            variable.assign(value.astype(variable.dtype))
+        return model
+
+    return apply

@@ -1,0 +1,40 @@
+"""zoo: a TensorFlow/Keras model zoo for images, sequences and graphs, with serving.
+
+    >>> import zoo
+    >>> zoo.list_models("densenet*")
+    ['densenet121', 'densenet169', 'densenet201', 'densenet264']
+    >>> model = zoo.build("densenet121", num_classes=5, input_shape=(96, 96, 3))
+"""
+
+import os as _os
+
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from zoo.build import build  # noqa: E402
+from zoo.cards import ModelCard, PretrainedWeights  # noqa: E402
+from zoo.errors import (  # noqa: E402
+    InvalidArgumentError,
+    UnknownModelError,
+    WeightsError,
+    WeightsUnavailableError,
+    ZooError,
+)
+from zoo.registry import card, is_model, list_models, register, register_model  # noqa: E402
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "build",
+    "card",
+    "is_model",
+    "list_models",
+    "register",
+    "register_model",
+    "ModelCard",
+    "PretrainedWeights",
+    "ZooError",
+    "UnknownModelError",
+    "InvalidArgumentError",
+    "WeightsError",
+    "WeightsUnavailableError",
+]
