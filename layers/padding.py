@@ -5,13 +5,13 @@ in the number of spatial axes. Data is channels-last: `(batch, *spatial, channel
 
 The modes, on `x = [1, 2, 3]` padded by 2 on each side (numpy.pad's name in brackets):
 
-| mode        | result                  | border rule                                  | numpy.pad   |
-| ----------- | ----------------------- | -------------------------------------------- | ----------- |
-| `constant`  | `0 0 1 2 3 0 0`         | fill with `constant_value`                   | `constant`  |
-| `reflect`   | `3 2 1 2 3 2 1`         | mirror, edge value not repeated; pad < size  | `reflect`   |
-| `replicate` | `1 1 1 2 3 3 3`         | repeat the edge value; any padding           | `edge`      |
-| `symmetric` | `2 1 1 2 3 3 2`         | mirror, edge value repeated; pad <= size     | `symmetric` |
-| `circular`  | `2 3 1 2 3 1 2`         | wrap around; pad <= size                     | `wrap`      |
+| mode        | result          | border rule                                 | numpy.pad   |
+| ----------- | --------------- | ------------------------------------------- | ----------- |
+| `constant`  | `0 0 1 2 3 0 0` | fill with `constant_value`                  | `constant`  |
+| `reflect`   | `3 2 1 2 3 2 1` | mirror, edge value not repeated; pad < size | `reflect`   |
+| `replicate` | `1 1 1 2 3 3 3` | repeat the edge value; any padding          | `edge`      |
+| `symmetric` | `2 1 1 2 3 3 2` | mirror, edge value repeated; pad <= size    | `symmetric` |
+| `circular`  | `2 3 1 2 3 1 2` | wrap around; pad <= size                    | `wrap`      |
 
 The size limits are those of PyTorch's `reflect` / `circular` padding and TensorFlow's
 `REFLECT` / `SYMMETRIC`. They are checked when the layer is called (a `ValueError` naming the axis
@@ -79,7 +79,7 @@ def _slice_axis(x, axis, start, stop):
 
 
 class _PaddingND(keras.layers.Layer):
-    """Shared implementation of `Padding1D/2D/3D`; subclasses set `_rank` (number of spatial axes)."""
+    """Shared implementation of `Padding1D/2D/3D`; subclasses set `_rank` (spatial axes)."""
 
     _rank = None
 

@@ -38,10 +38,14 @@ def keras_applications_weights(
     )
 
 
+def keras_home() -> str:
+    """`$KERAS_HOME` (read now, not at import), else `~/.keras`: where Keras caches downloads."""
+    return os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+
+
 def cache_path(url: str) -> str:
     """Where the file at `url` is cached (the keras.applications cache)."""
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return os.path.join(home, CACHE_SUBDIR, os.path.basename(url))
+    return os.path.join(keras_home(), CACHE_SUBDIR, os.path.basename(url))
 
 
 def fetch(card: ModelCard, tag: str, *, include_top: bool) -> str:
@@ -60,7 +64,8 @@ def fetch(card: ModelCard, tag: str, *, include_top: bool) -> str:
     origin = _mirrored(url)
     fname = os.path.basename(url)
     try:
-        return keras.utils.get_file(fname, origin, file_hash=file_hash, cache_subdir=CACHE_SUBDIR)
+        os.makedirs(keras_home(), exist_ok=True)  # get_file falls back to /tmp when it does not exist
+        return keras.utils.get_file(fname, origin, file_hash=file_hash, cache_subdir=CACHE_SUBDIR, cache_dir=keras_home())
     except Exception as error:  # get_file raises bare Exception on network errors
         raise WeightsUnavailableError(
             f"could not get the {tag} weights of {card.name} ({fname}) from {origin}: {error}. "

@@ -74,9 +74,9 @@ def _read_keras3_h5(f: h5py.File) -> dict[NameChain, list[np.ndarray]]:
     """Walk the Keras 3 layout: <path>/vars groups with a `name` attribute, datasets "0".."n"."""
     entries: dict[NameChain, list[np.ndarray]] = {}
 
-    def walk(group: h5py.Group, chain: NameChain) -> None:
+    def walk(group: h5py.Group, chain: NameChain, is_root: bool = False) -> None:
         own = group.get("vars")
-        if isinstance(own, h5py.Group) and "name" in own.attrs:
+        if isinstance(own, h5py.Group) and "name" in own.attrs and not is_root:  # the root is the model
             chain = chain + (_as_str(own.attrs["name"]),)
             arrays = [np.asarray(own[k]) for k in sorted(own.keys(), key=int) if isinstance(own[k], h5py.Dataset)]
             if arrays:
@@ -86,7 +86,7 @@ def _read_keras3_h5(f: h5py.File) -> dict[NameChain, list[np.ndarray]]:
             if key != "vars" and isinstance(child, h5py.Group):
                 walk(child, chain)
 
-    walk(f, ())
+    walk(f, (), is_root=True)
     return entries
 
 

@@ -3,3 +3,11 @@
 One module per family: its configurations as data, its builder, its cards. Blocks live in
 `layers/`. Add a family by adding a module here and one import line below.
 """
+
+from zoo.models import alexnet  # noqa: F401
+from zoo.models import lenet  # noqa: F401
+from zoo.models import mlp  # noqa: F401
+from zoo.models import mobilenet_v2  # noqa: F401
+from zoo.models import squeezenet  # noqa: F401
+from zoo.models import vgg  # noqa: F401
+from zoo.models import vit  # noqa: F401

@@ -1,0 +1,39 @@
+"""The `zoo` command line."""
+
+import json
+import subprocess
+import sys
+
+from zoo.cli import main
+
+
+def test_list_with_pattern(capsys):
+    assert main(["list", "densenet*"]) == 0
+    out = capsys.readouterr().out
+    lines = [line.split()[0] for line in out.strip().splitlines()[1:]]
+    assert lines == ["densenet121", "densenet169", "densenet201", "densenet264"]
+    assert "8,062,504" in out
+
+
+def test_list_without_match(capsys):
+    assert main(["list", "nothing*"]) == 1
+    assert "no registered model" in capsys.readouterr().err
+
+
+def test_info_json(capsys):
+    assert main(["info", "resnet50", "--json"]) == 0
+    card = json.loads(capsys.readouterr().out)
+    assert card["family"] == "resnet" and card["params"] == 25_636_712 and card["input_shape"] == [224, 224, 3]
+
+
+def test_info_text_and_unknown(capsys):
+    assert main(["info", "lenet5"]) == 0
+    assert "61,706" in capsys.readouterr().out
+    assert main(["info", "lenet"]) == 2
+    assert "lenet5" in capsys.readouterr().err
+
+
+def test_module_entry_point():
+    result = subprocess.run([sys.executable, "-m", "zoo", "list", "vgg1?"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert [line.split()[0] for line in result.stdout.strip().splitlines()[1:]] == ["vgg11", "vgg13", "vgg16", "vgg19"]

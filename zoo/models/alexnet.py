@@ -1,0 +1,124 @@
+"""AlexNet.
+
+Krizhevsky, Sutskever, Hinton (2012). ImageNet Classification with Deep Convolutional Neural
+Networks. NeurIPS 2012. https://papers.nips.cc/paper/4824 . Section 3.5 and Figure 2, as one
+tower (the two-GPU split and its grouped convolutions undone, as in the paper's single-GPU
+comparison), on the 227x227x3 input the layer sizes imply:
+
+| layer        | paper                                   | output (227x227x3 input) |
+| ------------ | --------------------------------------- | ------------------------ |
+| conv1        | 96 @ 11x11, stride 4, ReLU              | 55 x 55 x 96             |
+| lrn1, pool1  | LRN (n=5, k=2, alpha=1e-4, beta=0.75), max pool 3/2 (overlapping) | 27 x 27 x 96 |
+| conv2        | 256 @ 5x5 (pad 2), ReLU                 | 27 x 27 x 256            |
+| lrn2, pool2  | LRN, max pool 3/2                       | 13 x 13 x 256            |
+| conv3        | 384 @ 3x3 (pad 1), ReLU                 | 13 x 13 x 384            |
+| conv4        | 384 @ 3x3 (pad 1), ReLU                 | 13 x 13 x 384            |
+| conv5        | 256 @ 3x3 (pad 1), ReLU                 | 13 x 13 x 256            |
+| pool5        | max pool 3/2                            | 6 x 6 x 256              |
+| fc6, fc7     | 4096, ReLU, dropout 0.5 each            | 4096                     |
+| predictions  | 1000-way softmax                        | 1000                     |
+
+62,378,344 parameters at 1000 classes (the paper: "60 million"). torchvision's `alexnet` is the
+later "one weird trick" variant (64-192-384-256-256 filters, no LRN, 61,100,840 parameters), not
+this table. The flatten head makes fc6's size depend on the input size; any input >= 67x67 builds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+from keras import layers
+
+from layers.normalization import LocalResponseNormalization
+from zoo.cards import ModelCard
+from zoo.models._common import global_pool, image_input, register_variants
+
+
+@dataclass(frozen=True)
+class AlexNetConfig:
+    """Filters of conv1..conv5 (with their kernel sizes and conv1's stride), fc widths, dropout, LRN."""
+
+    filters: tuple = (96, 256, 384, 384, 256)
+    kernel_sizes: tuple = (11, 5, 3, 3, 3)
+    stem_stride: int = 4
+    fc: tuple = (4096, 4096)
+    dropout: float = 0.5
+    lrn_size: int = 5
+    lrn_alpha: float = 1e-4
+    lrn_beta: float = 0.75
+    lrn_k: float = 2.0
+
+
+VARIANTS = {"alexnet": AlexNetConfig()}
+
+CARDS = {
+    "alexnet": ModelCard(
+        name="alexnet",
+        family="alexnet",
+        task="image",
+        input_shape=(227, 227, 3),
+        params=62_378_344,
+        trainable_params=62_378_344,
+        min_input_size=67,
+        num_classes=1000,
+        reference=(
+            "Krizhevsky, Sutskever, Hinton (2012). ImageNet Classification with Deep Convolutional Neural "
+            "Networks. NeurIPS 2012. https://papers.nips.cc/paper/4824"
+        ),
+        reference_impl=None,
+        reference_params=None,
+        reference_counts="trainable",
+        keras_application=None,
+        head_layers=("predictions",),
+        description="AlexNet, the paper's layer table as one tower: 5 conv (LRN after conv1-2) + 3 fc",
+        extra={"torchvision.models.alexnet": "a different, later variant (61,100,840 parameters)"},
+    )
+}
+
+
+def _build_alexnet(config: AlexNetConfig, *, name, num_classes, input_shape, include_top, pooling,
+                   classifier_activation):
+    """AlexNet as a functional model; without the head: the pool5 feature map (or its global pool)."""
+
+    def lrn(index):
+        return LocalResponseNormalization(
+            size=config.lrn_size, alpha=config.lrn_alpha, beta=config.lrn_beta, k=config.lrn_k, name=f"lrn{index}"
+        )
+
+    def conv(index, padding="same", strides=1):
+        return layers.Conv2D(
+            config.filters[index - 1],
+            config.kernel_sizes[index - 1],
+            strides=strides,
+            padding=padding,
+            activation="relu",
+            name=f"conv{index}",
+        )
+
+    def pool(index):
+        return layers.MaxPooling2D(pool_size=3, strides=2, name=f"pool{index}")
+
+    inputs = image_input(input_shape)
+    x = conv(1, padding="valid", strides=config.stem_stride)(inputs)
+    x = lrn(1)(x)
+    x = pool(1)(x)
+    x = conv(2)(x)
+    x = lrn(2)(x)
+    x = pool(2)(x)
+    x = conv(3)(x)
+    x = conv(4)(x)
+    x = conv(5)(x)
+    x = pool(5)(x)
+    if include_top:
+        x = layers.Flatten(name="flatten")(x)
+        for i, units in enumerate(config.fc, start=6):
+            x = layers.Dense(units, activation="relu", name=f"fc{i}")(x)
+            x = layers.Dropout(config.dropout, name=f"drop{i}")(x)
+        x = layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)
+    else:
+        x = global_pool(x, pooling)
+    return keras.Model(inputs, x, name=name)
+
+
+register_variants(VARIANTS, CARDS, _build_alexnet)
