@@ -5,8 +5,10 @@ example, a complete `get_config`, and is registered for serialization under the 
 so models that use it save to and load from `.keras` files.
 """
 
+from layers.dense_connect import DenseBlock, DenseLayer, TransitionBlock
 from layers.fire import FireModule
 from layers.inverted_residual import InvertedResidual
 from layers.normalization import LocalResponseNormalization
 from layers.padding import Padding1D, Padding2D, Padding3D
+from layers.residual import BasicBlock, BottleneckBlock
 from layers.transformer import ClassToken, PatchEmbedding, PositionEmbedding, TransformerEncoderBlock

@@ -19,6 +19,7 @@ from zoo.errors import (  # noqa: E402
     WeightsUnavailableError,
     ZooError,
 )
+from zoo.pretrained import preprocess_input  # noqa: E402
 from zoo.registry import card, is_model, list_models, register, register_model  # noqa: E402
 
 __version__ = "0.1.0"
@@ -30,6 +31,7 @@ __all__ = [
     "list_models",
     "register",
     "register_model",
+    "preprocess_input",
     "ModelCard",
     "PretrainedWeights",
     "ZooError",

@@ -82,3 +82,24 @@ def _mirrored(url: str) -> str:
     if "://" not in mirror:  # a local folder
         mirror = "file://" + os.path.abspath(mirror)
     return mirror.rstrip("/") + "/" + relative
+
+
+def preprocess_input(name: str, images, tag: str = "imagenet"):
+    """Normalize `images` the way the `tag` weights of model `name` expect.
+
+    Args:
+        name: a registered model with published weights, e.g. "resnet50".
+        images: float array or tensor [..., height, width, 3], RGB values in 0..255.
+
+    Returns:
+        the normalized images: "caffe" (BGR, ImageNet means subtracted), "torch" (0..1, then
+        ImageNet mean/std) or "tf" (-1..1), as keras.applications' `preprocess_input` of the model.
+    """
+    from keras.applications import imagenet_utils
+
+    from zoo.registry import card
+
+    model_card = card(name)
+    if tag not in model_card.pretrained:
+        raise WeightsUnavailableError(f"{model_card.name} has no {tag!r} weights, so no preprocessing to match")
+    return imagenet_utils.preprocess_input(images, mode=model_card.pretrained[tag].preprocessing)

@@ -117,3 +117,20 @@ def test_cards_name_the_files_keras_applications_downloads(name):
             assert file_hash in source, f"{name}: hash {file_hash} is not in {module.__name__}"
     assert name == "mobilenet_v2" or (spec.file_hash and spec.notop_file_hash)
     assert card.keras_application and hasattr(keras.applications, card.keras_application)
+
+
+@pytest.mark.parametrize(
+    "name, reference",
+    [("resnet50", "resnet50"), ("densenet121", "densenet"), ("mobilenet_v2", "mobilenet_v2"), ("vgg16", "vgg16")],
+)
+def test_preprocessing_matches_keras_applications(name, reference):
+    import importlib
+
+    images = np.random.default_rng(0).uniform(0, 255, size=(2, 8, 8, 3)).astype("float32")
+    expected = importlib.import_module(f"keras.applications.{reference}").preprocess_input(images.copy())
+    np.testing.assert_allclose(zoo.preprocess_input(name, images.copy()), expected, rtol=1e-6)
+
+
+def test_preprocessing_needs_published_weights():
+    with pytest.raises(zoo.WeightsUnavailableError):
+        zoo.preprocess_input("lenet5", np.zeros((1, 32, 32, 3), "float32"))

@@ -117,6 +117,10 @@ def _build_vit(config: ViTConfig, *, name, num_classes, input_shape, include_top
             f"{name} with patch_size={config.patch_size} needs spatial sizes >= {config.patch_size}, "
             f"got input_shape={tuple(input_shape)}"
         )
+    if config.dim % config.num_heads:
+        raise InvalidArgumentError(
+            f"{name}: dim={config.dim} must be divisible by num_heads={config.num_heads} (each head has dim // num_heads)"
+        )
     inputs = image_input(input_shape)
     x = PatchEmbedding(config.dim, config.patch_size, name="patch_embed")(inputs)
     x = ClassToken(name="cls_token")(x)
