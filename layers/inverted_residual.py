@@ -85,7 +85,9 @@ class InvertedResidual(keras.layers.Layer):
         `(batch, rows, cols, channels)`.
 
     Output shape:
-        `(batch, ceil(rows / stride), ceil(cols / stride), filters)`.
+        `(batch, ceil(rows / stride), ceil(cols / stride), filters)`. A spatial size unknown when the
+        block is built (None) is padded as an even one, as keras.applications does, so an odd size
+        given at run time then yields `floor(size / 2)` with stride 2.
 
     Example:
 

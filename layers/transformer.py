@@ -205,6 +205,8 @@ class PositionEmbedding(keras.layers.Layer):
             raise ValueError(f"{self.name}: inputs have {tokens} tokens, more than length={length}")
         self.built_length = int(length)
         self.embedding = self.add_weight(shape=(1, self.built_length, dim), initializer=self.initializer, name="embedding")
+        axes = {-1: dim} if self.length is not None else {1: self.built_length, -1: dim}
+        self.input_spec = keras.InputSpec(ndim=3, axes=axes)
 
     def call(self, inputs):
         embedding = ops.cast(self.embedding, inputs.dtype)

@@ -1,0 +1,6 @@
+"""Training: `fit` and `evaluate` under tf.distribute, strategies, data adapters, mixed precision."""
+
+from zoo.training.loop import evaluate, fit
+from zoo.training.strategies import is_chief, resolve_strategy, use_logical_cpus
+
+__all__ = ["fit", "evaluate", "resolve_strategy", "use_logical_cpus", "is_chief"]

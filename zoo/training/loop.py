@@ -1,0 +1,360 @@
+"""`zoo.fit`: one distributed training step for every strategy, checkpoints, resume, progress.
+
+The step is the project's own (DESIGN.md fact 2: Keras 3 `Model.fit` fails under
+MultiWorkerMirroredStrategy): `strategy.run` over a distributed dataset, the loss summed per
+replica and divided by the global batch size (or the global sum of sample weights), gradients
+all-reduced by the Keras optimizer, loss and accuracy sums reduced across replicas. One device,
+mirrored devices, several workers and TPUs all go through this same code path.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from zoo.errors import InvalidArgumentError
+from zoo.training.data import TrainingData, as_training_data, check_labels
+from zoo.training.precision import rebuild_with_policy
+from zoo.training.strategies import is_chief, resolve_strategy
+
+log = logging.getLogger("zoo.training")
+
+
+def fit(
+    model: keras.Model,
+    data,
+    *,
+    epochs: int = 1,
+    batch_size: int = 32,
+    validation_data=None,
+    optimizer="adam",
+    learning_rate=1e-3,
+    loss=None,
+    strategy="auto",
+    mixed_precision: str | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
+    resume: bool = True,
+    callbacks: list | None = None,
+    log_dir: str | os.PathLike | None = None,
+    verbose: int = 1,
+    seed: int = 0,
+) -> keras.callbacks.History:
+    """Train `model` in place on `data` under a tf.distribute strategy.
+
+    Args:
+        model: a Keras model (e.g. from `zoo.build`). Its weights are updated in place; when the
+            strategy or `mixed_precision` needs it, a copy is trained under the strategy's scope
+            and the weights are copied back at the end.
+        data: a `tf.data.Dataset` of `(inputs, labels)` or `(inputs, labels, sample_weights)`
+            batches, a tuple `(x, y)` of arrays (x may be a dict), or a path (image folder, .npz).
+        epochs: number of passes over `data`.
+        batch_size: the GLOBAL batch size for arrays and paths (split across replicas).
+        validation_data: same forms as `data`; evaluated at each epoch end.
+        optimizer: a name ("adam", "sgd", "adamw", ...) or a `keras.optimizers.Optimizer` class
+            or instance (instances must not have been used yet).
+        learning_rate: a float or a `keras.optimizers.schedules.LearningRateSchedule`.
+        loss: a Keras loss (name or object). Default: sparse categorical cross-entropy, from
+            logits unless the model ends in a softmax.
+        strategy: "auto", "one_device", "mirrored", "multiworker", "tpu" or a
+            `tf.distribute.Strategy` (see `zoo.training.resolve_strategy`).
+        mixed_precision: None, "mixed_float16" (with dynamic loss scaling) or "mixed_bfloat16".
+        checkpoint_dir: where `tf.train.CheckpointManager` keeps checkpoints of the model, the
+            optimizer, the step and the position in the epoch.
+        checkpoint_every: also checkpoint every N steps (besides each epoch end).
+        resume: continue from the latest checkpoint in `checkpoint_dir` when there is one.
+        callbacks: Keras callbacks (e.g. `keras.callbacks.EarlyStopping`); they see the trained model.
+        log_dir: write TensorBoard scalars (loss, accuracy, learning rate) there.
+        verbose: 0 quiet, 1 a progress bar per epoch (steps, loss, accuracy, examples/s, ETA),
+            2 one line per epoch.
+        seed: shuffling seed of arrays and paths (same seed, same order: what makes resume exact).
+
+    Returns:
+        a `keras.callbacks.History` whose `history` has "loss", "accuracy" (and "val_loss",
+        "val_accuracy") per epoch trained in this call.
+    """
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise InvalidArgumentError(f"epochs must be an integer >= 1, got {epochs!r}")
+    if checkpoint_every is not None and (not isinstance(checkpoint_every, int) or checkpoint_every < 1):
+        raise InvalidArgumentError(f"checkpoint_every must be an integer >= 1 or None, got {checkpoint_every!r}")
+    strategy = resolve_strategy(strategy)
+    train = as_training_data(data, batch_size=batch_size, shuffle=True, seed=seed, name="data")
+    validation = None
+    if validation_data is not None:
+        validation = as_training_data(validation_data, batch_size=batch_size, shuffle=False, name="validation_data")
+    _check_array_labels(model, data)
+
+    with strategy.scope():
+        work_model = _model_in_scope(model, strategy, mixed_precision)
+        opt = _make_optimizer(optimizer, learning_rate, mixed_precision)
+        opt.build(work_model.trainable_variables)
+        loss_fn = _make_loss(loss, work_model)
+        trainer = _Trainer(work_model, opt, loss_fn, strategy)
+        state = _TrainingState()
+        checkpoints = _Checkpoints(checkpoint_dir, strategy, model=work_model, optimizer=opt, state=state)
+    if resume:
+        checkpoints.restore_latest(verbose)
+
+    history = keras.callbacks.History()
+    callback_list = keras.callbacks.CallbackList(
+        [history, *(callbacks or [])], model=work_model, epochs=epochs, steps=train.steps_per_epoch, verbose=0
+    )
+    work_model.stop_training = False
+    writer = tf.summary.create_file_writer(os.fspath(log_dir)) if log_dir and is_chief(strategy) else None
+
+    callback_list.on_train_begin()
+    start_epoch = int(state.epoch.numpy())
+    for epoch in range(start_epoch, epochs):
+        skip = int(state.batch_in_epoch.numpy())
+        callback_list.on_epoch_begin(epoch)
+        progress = _Progress(epoch, epochs, train.steps_per_epoch, skip, verbose if is_chief(strategy) else 0)
+        dataset = train.make(epoch)
+        if skip:
+            dataset = dataset.skip(skip)
+        sums = np.zeros(3)
+        for batch in strategy.experimental_distribute_dataset(_shardable(dataset)):
+            batch_sums = trainer.train_step(batch)
+            sums += batch_sums
+            state.step.assign_add(1)
+            state.batch_in_epoch.assign_add(1)
+            progress.update(sums, batch_sums[2])
+            if checkpoint_every and int(state.step.numpy()) % checkpoint_every == 0:
+                checkpoints.save()
+        logs = _logs(sums)
+        if validation is not None:
+            logs.update({f"val_{k}": v for k, v in evaluate_data(trainer, validation).items()})
+        state.epoch.assign(epoch + 1)
+        state.batch_in_epoch.assign(0)
+        checkpoints.save()
+        progress.finish(logs)
+        if writer is not None:
+            with writer.as_default(step=int(state.step.numpy())):
+                for key, value in logs.items():
+                    tf.summary.scalar(key, value)
+                tf.summary.scalar("learning_rate", float(keras.ops.convert_to_numpy(opt.learning_rate)))
+            writer.flush()
+        callback_list.on_epoch_end(epoch, logs)
+        if work_model.stop_training:
+            break
+    callback_list.on_train_end()
+    if work_model is not model:
+        model.set_weights(work_model.get_weights())
+    history.set_model(model)
+    return history
+
+
+class _TrainingState(tf.Module):
+    """Counters saved in checkpoints: global step, epoch, batches done in the current epoch."""
+
+    def __init__(self):
+        super().__init__()
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        self.batch_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="batch_in_epoch")
+
+
+class _Trainer:
+    """The distributed train and eval steps (tf.functions), shared by every strategy."""
+
+    def __init__(self, model, optimizer, loss_fn, strategy):
+        self.model, self.optimizer, self.loss_fn, self.strategy = model, optimizer, loss_fn, strategy
+        self.train_step = self._wrap(self._train_replica)
+        self.eval_step = self._wrap(self._eval_replica)
+
+    def _wrap(self, replica_fn):
+        strategy = self.strategy
+
+        @tf.function
+        def step(batch):
+            per_replica = strategy.run(replica_fn, args=(batch,))
+            return tf.stack([strategy.reduce(tf.distribute.ReduceOp.SUM, t, axis=None) for t in per_replica])
+
+        return lambda batch: step(batch).numpy()
+
+    def _loss_terms(self, batch, training):
+        x, y, weights = _unpack(batch)
+        predictions = self.model(x, training=training)
+        predictions = tf.cast(predictions, tf.float32)
+        per_example = tf.reshape(tf.cast(self.loss_fn(y, predictions), tf.float32), [-1])
+        weights = tf.ones_like(per_example) if weights is None else tf.reshape(tf.cast(weights, tf.float32), [-1])
+        correct = _correct(y, predictions) * weights
+        return per_example * weights, weights, correct
+
+    def _train_replica(self, batch):
+        context = tf.distribute.get_replica_context()
+        with tf.GradientTape() as tape:
+            weighted, weights, correct = self._loss_terms(batch, training=True)
+            global_weight = context.all_reduce(tf.distribute.ReduceOp.SUM, tf.reduce_sum(weights))
+            loss = tf.reduce_sum(weighted) / tf.maximum(global_weight, 1e-12)
+            if self.model.losses:
+                loss += tf.add_n([tf.cast(l, tf.float32) for l in self.model.losses]) / self.strategy.num_replicas_in_sync
+            scaled = self.optimizer.scale_loss(loss)
+        variables = self.model.trainable_variables
+        gradients = tape.gradient(scaled, variables)
+        self.optimizer.apply_gradients(zip(gradients, variables))
+        return tf.reduce_sum(weighted), tf.reduce_sum(correct), tf.reduce_sum(weights)
+
+    def _eval_replica(self, batch):
+        weighted, weights, correct = self._loss_terms(batch, training=False)
+        return tf.reduce_sum(weighted), tf.reduce_sum(correct), tf.reduce_sum(weights)
+
+
+def evaluate_data(trainer: _Trainer, data: TrainingData) -> dict:
+    sums = np.zeros(3)
+    for batch in trainer.strategy.experimental_distribute_dataset(_shardable(data.make(0))):
+        sums += trainer.eval_step(batch)
+    return _logs(sums)
+
+
+def evaluate(model: keras.Model, data, *, batch_size: int = 256, loss=None, strategy="auto") -> dict:
+    """Loss and accuracy of `model` on `data` (same forms as `fit`), distributed like `fit`."""
+    strategy = resolve_strategy(strategy)
+    with strategy.scope():
+        work_model = _model_in_scope(model, strategy, None)
+        trainer = _Trainer(work_model, None, _make_loss(loss, work_model), strategy)
+    return evaluate_data(trainer, as_training_data(data, batch_size=batch_size, shuffle=False, name="data"))
+
+
+def _unpack(batch):
+    if isinstance(batch, (tuple, list)):
+        if len(batch) == 2:
+            return batch[0], batch[1], None
+        if len(batch) == 3:
+            return batch
+    raise InvalidArgumentError(
+        "each batch must be (inputs, labels) or (inputs, labels, sample_weights); "
+        f"got {type(batch).__name__} of {len(batch) if isinstance(batch, (tuple, list)) else 1} element(s)"
+    )
+
+
+def _correct(y, predictions):
+    """1.0 where argmax(prediction) == label, for integer labels; zeros otherwise (e.g. regression)."""
+    if y.dtype.is_integer and predictions.shape.rank == y.shape.rank + 1 and predictions.shape[-1] not in (None, 1):
+        hit = tf.equal(tf.argmax(predictions, axis=-1, output_type=tf.int64), tf.cast(y, tf.int64))
+        return tf.reshape(tf.cast(hit, tf.float32), [-1])
+    return tf.zeros([tf.size(y)], tf.float32) if y.shape.rank else tf.zeros([1], tf.float32)
+
+
+def _logs(sums) -> dict:
+    loss_sum, correct, count = (float(v) for v in sums)
+    count = max(count, 1e-12)
+    return {"loss": loss_sum / count, "accuracy": correct / count}
+
+
+def _shardable(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """In-memory data cannot be sharded by file: shard by data across workers."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
+
+
+def _model_in_scope(model, strategy, mixed_precision):
+    """`model` itself when its variables already live in `strategy`, else a copy built in its scope."""
+    same_policy = mixed_precision is None or model.dtype_policy.name == mixed_precision
+    in_scope = all(strategy.extended.variable_created_in_scope(getattr(v, "value", v)) for v in model.weights)
+    if in_scope and same_policy:
+        return model
+    return rebuild_with_policy(model, mixed_precision)
+
+
+def _make_optimizer(optimizer, learning_rate, mixed_precision):
+    if isinstance(optimizer, keras.optimizers.Optimizer):
+        if optimizer.built:
+            raise InvalidArgumentError("pass a fresh optimizer (or a name): this one has already been used")
+        opt = optimizer
+    else:
+        try:
+            opt = keras.optimizers.get({"class_name": optimizer, "config": {"learning_rate": learning_rate}}) if isinstance(
+                optimizer, str) else optimizer(learning_rate=learning_rate)
+        except (ValueError, TypeError) as error:
+            raise InvalidArgumentError(f"unknown optimizer {optimizer!r}: {error}") from None
+    if mixed_precision == "mixed_float16":
+        opt = keras.optimizers.LossScaleOptimizer(opt)
+    return opt
+
+
+def _make_loss(loss, model):
+    if loss is None:
+        last = model.layers[-1]
+        activation = getattr(getattr(last, "activation", None), "__name__", "")
+        from_logits = activation != "softmax"
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
+    else:
+        loss = keras.losses.get(loss)
+    if isinstance(loss, keras.losses.Loss):
+        return loss.call  # per-example values, no reduction
+    return loss
+
+
+def _check_array_labels(model, data):
+    if isinstance(data, tuple) and len(data) == 2:
+        y = np.asarray(data[1])
+        outputs = model.outputs[0].shape[-1] if getattr(model, "outputs", None) else None
+        if np.issubdtype(y.dtype, np.integer) and outputs and outputs > 1:
+            check_labels(y, outputs)
+
+
+class _Checkpoints:
+    """tf.train.CheckpointManager of model, optimizer and counters; collective across workers."""
+
+    def __init__(self, directory, strategy, **objects):
+        self.manager = None
+        self.state = objects["state"]
+        if directory is None:
+            return
+        directory = os.fspath(directory)
+        if not is_chief(strategy):  # every worker saves (a collective op); only the chief keeps its files
+            resolver = strategy.cluster_resolver
+            directory = os.path.join(directory, f".worker_{resolver.task_type}_{resolver.task_id}")
+        self.chief = is_chief(strategy)
+        self.checkpoint = tf.train.Checkpoint(**objects)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=3)
+
+    def restore_latest(self, verbose):
+        if self.manager is None or self.manager.latest_checkpoint is None:
+            return
+        self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
+        message = (f"resumed from {self.manager.latest_checkpoint}: step {int(self.state.step.numpy())}, "
+                   f"epoch {int(self.state.epoch.numpy()) + 1}, batch {int(self.state.batch_in_epoch.numpy())}")
+        log.info(message)
+        if verbose:
+            print(message, flush=True)
+
+    def save(self):
+        if self.manager is not None:
+            self.manager.save(checkpoint_number=int(self.state.step.numpy()))
+
+
+class _Progress:
+    """Terminal progress: a bar per epoch with loss, accuracy, examples/s and ETA (verbose=1)."""
+
+    def __init__(self, epoch, epochs, steps, done, verbose):
+        self.verbose, self.start, self.examples = verbose, time.perf_counter(), 0.0
+        self.epoch, self.epochs, self.done = epoch, epochs, done
+        self.bar = None
+        if verbose == 1:
+            print(f"Epoch {epoch + 1}/{epochs}" + (f" (resuming at batch {done})" if done else ""), flush=True)
+            self.bar = keras.utils.Progbar(steps, stateful_metrics=["loss", "accuracy", "examples/s"])
+        self.seen = done
+
+    def update(self, sums, batch_examples):
+        self.examples += batch_examples
+        self.seen += 1
+        if self.bar is not None:
+            logs = _logs(sums)
+            rate = self.examples / max(time.perf_counter() - self.start, 1e-9)
+            self.bar.update(self.seen, [("loss", logs["loss"]), ("accuracy", logs["accuracy"]), ("examples/s", rate)])
+
+    def finish(self, logs):
+        if self.verbose == 2:
+            seconds = time.perf_counter() - self.start
+            parts = " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
+            print(f"Epoch {self.epoch + 1}/{self.epochs} - {seconds:.1f}s - {parts}", flush=True)
+        elif self.verbose == 1 and any(k.startswith("val_") for k in logs):
+            print("  " + " - ".join(f"{k}: {v:.4f}" for k, v in logs.items() if k.startswith("val_")), flush=True)

@@ -1,0 +1,110 @@
+"""Choosing a tf.distribute strategy: "auto", "mirrored", "multiworker", "tpu", or your own.
+
+All strategies train through the same step (zoo.training.loop); this module only decides where.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import tensorflow as tf
+
+from zoo.errors import InvalidArgumentError
+
+log = logging.getLogger("zoo.training")
+
+STRATEGY_NAMES = ("auto", "one_device", "mirrored", "multiworker", "tpu")
+
+
+def use_logical_cpus(count: int) -> None:
+    """Split the CPU into `count` logical devices, so MirroredStrategy can be used on a CPU-only machine.
+
+    Must run before TensorFlow initializes its devices (before the first op); raises otherwise.
+    """
+    cpus = tf.config.list_physical_devices("CPU")
+    current = tf.config.get_logical_device_configuration(cpus[0])
+    if current and len(current) == count:
+        return
+    try:
+        tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * count)
+    except RuntimeError as error:
+        raise InvalidArgumentError(
+            f"cannot split the CPU into {count} logical devices once TensorFlow has started: call "
+            f"zoo.training.use_logical_cpus({count}) (or set ZOO_LOGICAL_CPUS={count}) before anything else runs"
+        ) from error
+
+
+def resolve_strategy(strategy="auto", *, num_devices: int | None = None) -> tf.distribute.Strategy:
+    """The tf.distribute strategy for `strategy`.
+
+    Args:
+        strategy: a `tf.distribute.Strategy` (used as is), or one of
+            "auto": a TPU when a TPU resolver answers, MirroredStrategy over all GPUs when there
+                are several, else the default one-device strategy;
+            "one_device": the default strategy (first GPU or the CPU);
+            "mirrored": MirroredStrategy over all GPUs, or on a CPU-only machine over the logical
+                CPU devices (see `use_logical_cpus`; `num_devices` or $ZOO_LOGICAL_CPUS creates them);
+            "multiworker": MultiWorkerMirroredStrategy configured from $TF_CONFIG;
+            "tpu": TPUStrategy from the TPU cluster resolver.
+    """
+    if isinstance(strategy, tf.distribute.Strategy):
+        return strategy
+    if strategy not in STRATEGY_NAMES:
+        raise InvalidArgumentError(f"strategy must be one of {STRATEGY_NAMES} or a tf.distribute.Strategy, got {strategy!r}")
+    if strategy == "auto":
+        tpu = _tpu_resolver()
+        if tpu is not None:
+            return _tpu_strategy(tpu)
+        gpus = tf.config.list_logical_devices("GPU")
+        if len(gpus) > 1:
+            return tf.distribute.MirroredStrategy()
+        return tf.distribute.get_strategy()
+    if strategy == "one_device":
+        return tf.distribute.get_strategy()
+    if strategy == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
+        if gpus:
+            return tf.distribute.MirroredStrategy([d.name for d in gpus][: num_devices or None])
+        count = num_devices or int(os.environ.get("ZOO_LOGICAL_CPUS", "0")) or None
+        if count:
+            use_logical_cpus(count)
+        cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
+        if len(cpus) < 2:
+            log.warning("strategy='mirrored' on one CPU device: call zoo.training.use_logical_cpus(N) first to mirror over N")
+        return tf.distribute.MirroredStrategy(cpus)
+    if strategy == "multiworker":
+        if "TF_CONFIG" not in os.environ:
+            raise InvalidArgumentError(
+                "strategy='multiworker' reads the cluster from $TF_CONFIG, which is not set; e.g. "
+                + json.dumps({"cluster": {"worker": ["127.0.0.1:12345", "127.0.0.1:12346"]}, "task": {"type": "worker", "index": 0}})
+            )
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    tpu = _tpu_resolver()
+    if tpu is None:
+        raise InvalidArgumentError("strategy='tpu' but no TPU answered the TPU cluster resolver on this machine")
+    return _tpu_strategy(tpu)
+
+
+def _tpu_resolver():
+    try:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+        resolver.cluster_spec()
+        return resolver
+    except (ValueError, RuntimeError, tf.errors.NotFoundError, KeyError):
+        return None
+
+
+def _tpu_strategy(resolver):
+    tf.config.experimental_connect_to_cluster(resolver)
+    tf.tpu.experimental.initialize_tpu_system(resolver)
+    return tf.distribute.TPUStrategy(resolver)
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this process writes checkpoints and logs (worker 0 in a multi-worker cluster)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0)
