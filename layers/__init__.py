@@ -11,4 +11,12 @@ from layers.inverted_residual import InvertedResidual
 from layers.normalization import LocalResponseNormalization
 from layers.padding import Padding1D, Padding2D, Padding3D
 from layers.residual import BasicBlock, BottleneckBlock
+from layers.sequence import (
+    ApplyMask,
+    CausalDilatedResidualBlock,
+    LastTimeStep,
+    MaskedGlobalPooling1D,
+    PaddingMask,
+    SinusoidalPositionEmbedding,
+)
 from layers.transformer import ClassToken, PatchEmbedding, PositionEmbedding, TransformerEncoderBlock

@@ -347,7 +347,7 @@ def _float_mask(mask, like):
 
 @keras.saving.register_keras_serializable(package="zoo")
 class ApplyMask(keras.layers.Layer):
-    """Zero the padded steps of a sequence: `inputs * mask[..., None]`; the mask passes through.
+    """Zero the padded steps of a sequence: `inputs * mask[..., None]`.
 
     Before a non-causal "same" convolution this makes a padded sequence's real steps see exactly
     the zeros that "same" padding puts after the end of the unpadded sequence.
@@ -385,7 +385,7 @@ class ApplyMask(keras.layers.Layer):
         return tuple(input_shape)
 
     def compute_mask(self, inputs, mask=None):
-        return mask
+        return None  # the padded steps are zeros now; layers after this one need no mask
 
 
 @keras.saving.register_keras_serializable(package="zoo")

@@ -9,6 +9,13 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
+
+# Two logical CPU devices, so MirroredStrategy runs for real on a CPU-only machine. Must happen
+# before TensorFlow initializes its devices, i.e. here, at collection time.
+tf.config.set_logical_device_configuration(
+    tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2
+)
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

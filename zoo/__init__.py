@@ -20,12 +20,15 @@ from zoo.errors import (  # noqa: E402
     ZooError,
 )
 from zoo.pretrained import preprocess_input  # noqa: E402
+from zoo.training import evaluate, fit  # noqa: E402
 from zoo.registry import card, is_model, list_models, register, register_model  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
     "build",
+    "fit",
+    "evaluate",
     "card",
     "is_model",
     "list_models",

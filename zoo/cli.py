@@ -1,4 +1,4 @@
-"""The `zoo` command line: `zoo list`, `zoo info`, `zoo demo`.
+"""The `zoo` command line: `zoo list`, `zoo info`, `zoo train`, `zoo demo`.
 
 Every command reads the one registry (zoo.registry); none keeps its own list of names.
 """
@@ -59,6 +59,37 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    if args.logical_cpus:  # before TensorFlow starts
+        from zoo.training import use_logical_cpus
+
+        use_logical_cpus(args.logical_cpus)
+    from zoo.training.job import parse_overrides, train_job
+
+    train_job(
+        args.model,
+        args.data,
+        validation_data=args.validation_data,
+        num_classes=args.num_classes,
+        image_size=tuple(args.image_size) if args.image_size else None,
+        weights=args.weights,
+        overrides=parse_overrides(args.set),
+        output=args.output,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        optimizer=args.optimizer,
+        strategy=args.strategy,
+        mixed_precision=args.mixed_precision,
+        checkpoint_dir=args.checkpoint_dir,
+        checkpoint_every=args.checkpoint_every,
+        log_dir=args.log_dir,
+        seed=args.seed,
+        verbose=0 if args.quiet else (2 if args.one_line else 1),
+    )
+    return 0
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zoo", description="A TensorFlow/Keras model zoo with serving.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -73,6 +104,30 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--json", action="store_true", help="print the card as JSON")
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("train", help="train a registered model; with --strategy multiworker, one worker ($TF_CONFIG)")
+    p.add_argument("model")
+    p.add_argument("--data", required=True, help="an image folder (one sub-folder per class) or a .npz with x and y")
+    p.add_argument("--validation-data")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=32, help="global batch size")
+    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--optimizer", default="adam")
+    p.add_argument("--strategy", default="auto", choices=["auto", "one_device", "mirrored", "multiworker", "tpu"])
+    p.add_argument("--logical-cpus", type=int, help="split the CPU into N devices (for --strategy mirrored)")
+    p.add_argument("--mixed-precision", choices=["mixed_float16", "mixed_bfloat16"])
+    p.add_argument("--checkpoint-dir")
+    p.add_argument("--checkpoint-every", type=int, help="also checkpoint every N steps")
+    p.add_argument("--log-dir", help="TensorBoard logs")
+    p.add_argument("--output", help="save the trained model: .keras, or .weights.h5 for the weights")
+    p.add_argument("--num-classes", type=int, help="default: max label + 1")
+    p.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), help="resize images of a folder")
+    p.add_argument("--weights", help="initial weights: a file or a published tag such as imagenet")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="architecture override, e.g. dropout=0")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--one-line", action="store_true", help="one line per epoch instead of a progress bar")
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("demo", help="the end-to-end demo on the digits data set")
     p.add_argument("--model", default="lenet5")

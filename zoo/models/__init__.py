@@ -5,11 +5,15 @@ One module per family: its configurations as data, its builder, its cards. Block
 """
 
 from zoo.models import alexnet  # noqa: F401
+from zoo.models import conv1d  # noqa: F401
+from zoo.models import convlstm  # noqa: F401
 from zoo.models import densenet  # noqa: F401
 from zoo.models import lenet  # noqa: F401
 from zoo.models import mlp  # noqa: F401
 from zoo.models import mobilenet_v2  # noqa: F401
+from zoo.models import recurrent  # noqa: F401
 from zoo.models import resnet  # noqa: F401
+from zoo.models import sequence_transformer  # noqa: F401
 from zoo.models import squeezenet  # noqa: F401
 from zoo.models import vgg  # noqa: F401
 from zoo.models import vit  # noqa: F401

@@ -23,8 +23,8 @@ Parameters of one layer with `u` units over `f` input features (times 2 when bid
 | lstm | 4 * (u * (u + f) + u)             |
 | gru  | 3 * (u * (u + f) + 2 * u)         |
 
-With the default `units=(128, 128)` over one feature and 2 classes: rnn 49,922, lstm 198,402,
-gru 149,506 parameters. Sequences are `[batch, time, features]`, `time` may be None; a padded
+With the default `units=(128, 128)` over one feature and 2 classes: rnn 49,794, lstm 198,402,
+gru 149,634 parameters. Sequences are `[batch, time, features]`, `time` may be None; a padded
 batch (padding at the end, as `zoo.data.pad_sequences` makes) gives the same outputs as each
 sequence alone. Without the head (`include_top=False`) the model returns the last layer's output
 at every step `[batch, time, units]` (pooling=None), or its mean / max over the real steps.
@@ -83,7 +83,7 @@ _DESCRIPTIONS = {
     "gru": "stacked GRU, optional bidirectional, masked padding",
 }
 # the zoo's own counts at the default config, input (None, 1) and 2 classes (see the table above)
-_PARAMS = {"rnn": 49_922, "lstm": 198_402, "gru": 149_506}
+_PARAMS = {"rnn": 49_794, "lstm": 198_402, "gru": 149_634}
 _KERAS_LAYERS = {"rnn": "keras.layers.SimpleRNN", "lstm": "keras.layers.LSTM", "gru": "keras.layers.GRU"}
 
 CARDS = {

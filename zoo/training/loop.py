@@ -119,6 +119,8 @@ def fit(
             dataset = dataset.skip(skip)
         sums = np.zeros(3)
         for batch in strategy.experimental_distribute_dataset(_shardable(dataset)):
+            batch_index = int(state.batch_in_epoch.numpy())
+            callback_list.on_train_batch_begin(batch_index)
             batch_sums = trainer.train_step(batch)
             sums += batch_sums
             state.step.assign_add(1)
@@ -126,6 +128,9 @@ def fit(
             progress.update(sums, batch_sums[2])
             if checkpoint_every and int(state.step.numpy()) % checkpoint_every == 0:
                 checkpoints.save()
+            callback_list.on_train_batch_end(batch_index, _logs(batch_sums))
+            if work_model.stop_training:
+                break
         logs = _logs(sums)
         if validation is not None:
             logs.update({f"val_{k}": v for k, v in evaluate_data(trainer, validation).items()})
@@ -146,6 +151,7 @@ def fit(
     if work_model is not model:
         model.set_weights(work_model.get_weights())
     history.set_model(model)
+    history.step = int(state.step.numpy())
     return history
 
 

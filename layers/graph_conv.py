@@ -1,0 +1,525 @@
+"""Graph convolutions over the plain-tensor graph batch (see `layers.message_passing`).
+
+| layer       | paper                                                                      | update of node v                                     |
+| ----------- | -------------------------------------------------------------------------- | ---------------------------------------------------- |
+| `GCNConv`   | Kipf & Welling (2017). Semi-Supervised Classification with Graph            | "sym": D^-1/2 (A + I) D^-1/2 H W (eq. 2);            |
+|             | Convolutional Networks. ICLR. arXiv:1609.02907                               | "mean": D^-1 A H W                                   |
+| `SAGEConv`  | Hamilton, Ying, Leskovec (2017). Inductive Representation Learning on Large | W_self h_v + W_neigh AGG(h_u), AGG mean or max-pool   |
+|             | Graphs. NeurIPS. arXiv:1706.02216 (Algorithm 1, section 3.3)                |                                                      |
+| `GATv2Conv` | Brody, Alon, Yahav (2022). How Attentive are Graph Attention Networks?      | sum_u softmax_u(a^T LeakyReLU(W_r h_v + W_l h_u)) W_l h_u |
+|             | ICLR. arXiv:2105.14491 (eq. 7); GAT: Velickovic et al. (2018) ICLR          | per head, heads concatenated or averaged             |
+| `GINConv`   | Xu, Hu, Leskovec, Jegelka (2019). How Powerful are Graph Neural Networks?   | MLP((1 + eps) h_v + sum_u h_u), eps learnable (eq. 4.1) |
+|             | ICLR. arXiv:1810.00826                                                      |                                                      |
+
+A[v, u] = 1 for each edge u -> v of `edge_index` (row 0 senders u, row 1 receivers v), so each node
+gathers from its incoming edges and D is the in-degree. For undirected graphs (both directions in
+`edge_index`) this is the usual symmetric adjacency.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import layers
+
+from layers.message_passing import (
+    GraphLayer,
+    _choice,
+    _positive_int,
+    aggregate,
+    input_node_shape,
+    segment_softmax,
+)
+
+
+def _feature_size(layer, input_shape) -> int:
+    node_shape = input_node_shape(input_shape)
+    if len(node_shape) != 2 or node_shape[-1] is None:
+        raise ValueError(
+            f"{type(layer).__name__} {layer.name!r}: node_features must have shape [num_nodes, feature_size] with "
+            f"a known feature size, got {node_shape}"
+        )
+    return int(node_shape[-1])
+
+
+def _in_degree(receivers, num_nodes, dtype):
+    return tf.math.unsorted_segment_sum(tf.ones_like(receivers, dtype=dtype), receivers, num_nodes)
+
+
+class _DenseGraphLayer(GraphLayer):
+    """Shared arguments of the graph convolutions that own a kernel and a bias."""
+
+    def __init__(
+        self,
+        units,
+        activation=None,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        validate=True,
+        **kwargs,
+    ):
+        super().__init__(validate=validate, **kwargs)
+        self.units = _positive_int(units, "units")
+        self.activation = keras.activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+
+    def _kernel(self, shape, name="kernel"):
+        return self.add_weight(
+            shape=shape,
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            name=name,
+        )
+
+    def _bias(self, size):
+        if not self.use_bias:
+            return None
+        return self.add_weight(
+            shape=(size,), initializer=self.bias_initializer, regularizer=self.bias_regularizer, name="bias"
+        )
+
+    def _finish(self, h):
+        if self.bias is not None:
+            h = h + self.bias
+        return self.activation(h)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            units=self.units,
+            activation=keras.activations.serialize(self.activation),
+            use_bias=self.use_bias,
+            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+            bias_initializer=keras.initializers.serialize(self.bias_initializer),
+            kernel_regularizer=keras.regularizers.serialize(self.kernel_regularizer),
+            bias_regularizer=keras.regularizers.serialize(self.bias_regularizer),
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class GCNConv(_DenseGraphLayer):
+    """Graph convolution of Kipf & Welling (2017): normalized neighbourhood sum, then a linear map.
+
+        "sym"  (default): H' = act(D^-1/2 (A + I) D^-1/2 H W + b)    (eq. 2; D the degree of A + I)
+        "mean":           H' = act(D^-1 A H W + b)                   (the average over the neighbours)
+
+    A[v, u] = 1 for each edge u -> v, D = diag(row sums), so degrees are in-degrees. `self_loops`
+    adds one I (do not put self-loops in `edge_index` as well). A node with no incoming edge gets
+    0 from its neighbourhood ("mean" without self-loops: only the bias).
+
+    Args:
+        units: output size, an int >= 1.
+        normalization: "sym" or "mean".
+        self_loops: add the identity to A; default None = True for "sym" (Kipf's renormalization
+            trick), False for "mean".
+        activation: applied last. Default None (linear).
+        use_bias: add a bias after the propagation. Default True.
+        kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer: of W and b.
+        validate: check the graph batch on every call (see `validate_graph_batch`).
+        **kwargs: base `keras.layers.Layer` arguments.
+
+    Weights: `kernel` (F, units), `bias` (units,).
+
+    Input shape:
+        a graph batch dict with `node_features` (N, F) and `edge_index` (2, E), or a list
+        `[node_features, edge_index]`.
+
+    Output shape:
+        `(N, units)`.
+
+    Example:
+
+    >>> graph = {"node_features": keras.Input((1433,)), "edge_index": keras.Input(batch_shape=(2, None), dtype="int32")}
+    >>> GCNConv(16, activation="relu", name="gcn1")(graph).shape
+    (None, 16)
+    """
+
+    def __init__(self, units, normalization="sym", self_loops=None, activation=None, use_bias=True, **kwargs):
+        super().__init__(units, activation=activation, use_bias=use_bias, **kwargs)
+        self.normalization = _choice(normalization, ("sym", "mean"), "normalization")
+        if self_loops not in (None, True, False):
+            raise ValueError(f"self_loops must be None, True or False, got {self_loops!r}")
+        self.self_loops = self_loops
+
+    @property
+    def adds_self_loops(self) -> bool:
+        return self.normalization == "sym" if self.self_loops is None else self.self_loops
+
+    def build(self, input_shape):
+        size = _feature_size(self, input_shape)
+        self.kernel = self._kernel((size, self.units))
+        self.bias = self._bias(self.units)
+        self.built = True
+
+    def call(self, inputs):
+        x, edge_index, _, _ = self._graph(inputs)
+        senders, receivers = edge_index[0], edge_index[1]
+        num_nodes = tf.shape(x, out_type=receivers.dtype)[0]
+        h = tf.matmul(x, self.kernel)
+        degree = _in_degree(receivers, num_nodes, h.dtype)
+        if self.adds_self_loops:
+            degree = degree + 1
+        if self.normalization == "sym":
+            inv_sqrt = tf.where(degree > 0, tf.math.rsqrt(tf.maximum(degree, 1e-12)), tf.zeros_like(degree))
+            weight = tf.gather(inv_sqrt, senders) * tf.gather(inv_sqrt, receivers)
+            out = tf.math.unsorted_segment_sum(tf.gather(h, senders) * weight[:, None], receivers, num_nodes)
+            if self.adds_self_loops:
+                out = out + h * tf.square(inv_sqrt)[:, None]
+        else:
+            out = tf.math.unsorted_segment_sum(tf.gather(h, senders), receivers, num_nodes)
+            if self.adds_self_loops:
+                out = out + h
+            out = tf.math.divide_no_nan(out, degree[:, None])
+        return self._finish(out)
+
+    def compute_output_shape(self, input_shape):
+        return (input_node_shape(input_shape)[0], self.units)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(normalization=self.normalization, self_loops=self.self_loops)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class SAGEConv(_DenseGraphLayer):
+    """GraphSAGE convolution (Hamilton et al. 2017, Algorithm 1 with the aggregators of section 3.3).
+
+        "mean": h_v' = act(W_self h_v + W_neigh mean_{u -> v} h_u + b)
+        "max":  h_v' = act(W_self h_v + W_neigh max_{u -> v} relu(W_pool h_u + b_pool) + b)  (max-pooling)
+
+    W_self h_v + W_neigh a_v is the paper's W [h_v || a_v] with W split in two. A node with no
+    incoming edge aggregates 0. With `normalize=True` the output rows are scaled to unit L2 norm
+    (Algorithm 1, line 7).
+
+    Args:
+        units: output size, an int >= 1.
+        aggregator: "mean" (default) or "max".
+        pool_units: size of the max-pooling network (default: the input feature size).
+        normalize: L2-normalize the output rows. Default False.
+        activation: applied before the normalization. Default None (linear).
+        use_bias, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer: as Dense.
+        validate: check the graph batch on every call (see `validate_graph_batch`).
+        **kwargs: base `keras.layers.Layer` arguments.
+
+    Sub-layers: `{name}_self` (Dense, no bias), `{name}_neigh` (Dense), `{name}_pool` (Dense, "max" only).
+
+    Input shape:
+        a graph batch dict with `node_features` (N, F) and `edge_index` (2, E), or a list
+        `[node_features, edge_index]`.
+
+    Output shape:
+        `(N, units)`.
+
+    Example:
+
+    >>> graph = {"node_features": keras.Input((50,)), "edge_index": keras.Input(batch_shape=(2, None), dtype="int32")}
+    >>> SAGEConv(64, aggregator="max", activation="relu", name="sage1")(graph).shape
+    (None, 64)
+    """
+
+    def __init__(self, units, aggregator="mean", pool_units=None, normalize=False, activation=None, use_bias=True,
+                 **kwargs):
+        super().__init__(units, activation=activation, use_bias=use_bias, **kwargs)
+        self.aggregator = _choice(aggregator, ("mean", "max"), "aggregator")
+        self.pool_units = None if pool_units is None else _positive_int(pool_units, "pool_units")
+        self.normalize = bool(normalize)
+        dense = dict(
+            kernel_initializer=self.kernel_initializer,
+            bias_initializer=self.bias_initializer,
+            kernel_regularizer=self.kernel_regularizer,
+            bias_regularizer=self.bias_regularizer,
+        )
+        self.self_dense = layers.Dense(self.units, use_bias=False, name=f"{self.name}_self", **dense)
+        self.neigh_dense = layers.Dense(self.units, use_bias=self.use_bias, name=f"{self.name}_neigh", **dense)
+        self.pool_dense = None
+        if self.aggregator == "max":
+            self.pool_dense = layers.Dense(self.pool_units or 1, activation="relu", name=f"{self.name}_pool", **dense)
+        self.bias = None  # the bias lives in {name}_neigh
+
+    def build(self, input_shape):
+        size = _feature_size(self, input_shape)
+        self.self_dense.build((None, size))
+        neigh_size = size
+        if self.pool_dense is not None:
+            self.pool_dense.units = self.pool_units or size
+            self.pool_dense.build((None, size))
+            neigh_size = self.pool_dense.units
+        self.neigh_dense.build((None, neigh_size))
+        self.built = True
+
+    def call(self, inputs):
+        x, edge_index, _, _ = self._graph(inputs)
+        senders, receivers = edge_index[0], edge_index[1]
+        num_nodes = tf.shape(x, out_type=receivers.dtype)[0]
+        if self.aggregator == "mean":
+            neigh = aggregate(tf.gather(x, senders), receivers, num_nodes, "mean")
+        else:
+            neigh = aggregate(tf.gather(self.pool_dense(x), senders), receivers, num_nodes, "max")
+        out = self.activation(self.self_dense(x) + self.neigh_dense(neigh))
+        if self.normalize:
+            out = tf.math.l2_normalize(out, axis=-1)
+        return out
+
+    def compute_output_shape(self, input_shape):
+        return (input_node_shape(input_shape)[0], self.units)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(aggregator=self.aggregator, pool_units=self.pool_units, normalize=self.normalize)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class GATv2Conv(_DenseGraphLayer):
+    """Graph attention, the GATv2 form of Brody et al. (2022, eq. 7), multi-head as in GAT (Velickovic 2018).
+
+    For each head k and each edge u -> v (plus v -> v with `self_loops`):
+
+        e_vu = a_k^T LeakyReLU(W_r^k h_v + W_l^k h_u)
+        alpha_vu = softmax over the edges into v of e_vu          (then attention dropout)
+        h_v'^k = sum_u alpha_vu W_l^k h_u
+
+    and h_v' = act(concat_k h_v'^k + b) (concat=True) or act(mean_k h_v'^k + b) (concat=False, as GAT's
+    output layer). The attention applies the nonlinearity before a_k ("dynamic" attention), which
+    is the difference from GAT's a^T [W h_v || W h_u].
+
+    Args:
+        units: output size per head, an int >= 1.
+        heads: number of attention heads. Default 1.
+        concat: concatenate the heads (output heads * units) or average them (output units).
+        attention_dropout: dropout rate on the attention coefficients while training. Default 0.
+        negative_slope: of the LeakyReLU. Default 0.2.
+        self_loops: attend to the node itself too (GAT's N(v) includes v). Default True.
+        share_weights: W_l = W_r (one kernel). Default False.
+        activation: applied last. Default None (linear).
+        use_bias, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer: of the
+            kernels, the attention vectors and the bias.
+        validate: check the graph batch on every call (see `validate_graph_batch`).
+        **kwargs: base `keras.layers.Layer` arguments.
+
+    Weights: `kernel_left` (F, heads * units) (and `kernel_right` unless shared), `attention`
+    (heads, units), `bias`. Sub-layer: `{name}_attention_dropout`.
+
+    Input shape:
+        a graph batch dict with `node_features` (N, F) and `edge_index` (2, E), or a list
+        `[node_features, edge_index]`.
+
+    Output shape:
+        `(N, heads * units)` with concat=True, else `(N, units)`.
+
+    Example:
+
+    >>> graph = {"node_features": keras.Input((1433,)), "edge_index": keras.Input(batch_shape=(2, None), dtype="int32")}
+    >>> GATv2Conv(8, heads=8, attention_dropout=0.6, activation="elu", name="gat1")(graph).shape
+    (None, 64)
+    """
+
+    def __init__(
+        self,
+        units,
+        heads=1,
+        concat=True,
+        attention_dropout=0.0,
+        negative_slope=0.2,
+        self_loops=True,
+        share_weights=False,
+        activation=None,
+        use_bias=True,
+        **kwargs,
+    ):
+        super().__init__(units, activation=activation, use_bias=use_bias, **kwargs)
+        self.heads = _positive_int(heads, "heads")
+        self.concat = bool(concat)
+        self.attention_dropout = float(attention_dropout)
+        if not 0.0 <= self.attention_dropout < 1.0:
+            raise ValueError(f"attention_dropout must be a rate in [0, 1), got {attention_dropout!r}")
+        self.negative_slope = float(negative_slope)
+        self.self_loops = bool(self_loops)
+        self.share_weights = bool(share_weights)
+        self.dropout_layer = layers.Dropout(self.attention_dropout, name=f"{self.name}_attention_dropout")
+
+    @property
+    def output_size(self) -> int:
+        return self.heads * self.units if self.concat else self.units
+
+    def build(self, input_shape):
+        size = _feature_size(self, input_shape)
+        self.kernel_left = self._kernel((size, self.heads * self.units), name="kernel_left")
+        self.kernel_right = None if self.share_weights else self._kernel((size, self.heads * self.units), "kernel_right")
+        self.attention = self._kernel((self.heads, self.units), name="attention")
+        self.bias = self._bias(self.output_size)
+        self.built = True
+
+    def call(self, inputs, training=None):
+        x, edge_index, _, _ = self._graph(inputs)
+        senders, receivers = edge_index[0], edge_index[1]
+        num_nodes = tf.shape(x, out_type=receivers.dtype)[0]
+        if self.self_loops:
+            loop = tf.range(num_nodes, dtype=receivers.dtype)
+            senders = tf.concat([senders, loop], axis=0)
+            receivers = tf.concat([receivers, loop], axis=0)
+        left = tf.reshape(tf.matmul(x, self.kernel_left), [-1, self.heads, self.units])
+        right = left if self.share_weights else tf.reshape(tf.matmul(x, self.kernel_right), [-1, self.heads, self.units])
+        left_edges = tf.gather(left, senders)  # [E, heads, units]
+        scores = tf.nn.leaky_relu(left_edges + tf.gather(right, receivers), alpha=self.negative_slope)
+        logits = tf.reduce_sum(scores * self.attention, axis=-1)  # [E, heads]
+        alpha = segment_softmax(logits, receivers, num_nodes)
+        alpha = self.dropout_layer(alpha, training=training)
+        out = tf.math.unsorted_segment_sum(left_edges * alpha[..., None], receivers, num_nodes)  # [N, heads, units]
+        if self.concat:
+            out = tf.reshape(out, [-1, self.heads * self.units])
+        else:
+            out = tf.reduce_mean(out, axis=1)
+        return self._finish(out)
+
+    def compute_output_shape(self, input_shape):
+        return (input_node_shape(input_shape)[0], self.output_size)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            heads=self.heads,
+            concat=self.concat,
+            attention_dropout=self.attention_dropout,
+            negative_slope=self.negative_slope,
+            self_loops=self.self_loops,
+            share_weights=self.share_weights,
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class GINConv(GraphLayer):
+    """Graph Isomorphism Network convolution (Xu et al. 2019, eq. 4.1).
+
+        h_v' = MLP((1 + eps) h_v + sum_{u -> v} h_u)
+
+    with eps a learnable scalar (GIN-eps; `learn_epsilon=False` keeps it fixed: GIN-0 with
+    epsilon=0) and the MLP of the paper's code: (Dense(hidden) -> BatchNorm -> act) x
+    (mlp_layers - 1), then Dense(units). The last Dense has no activation: GIN models put
+    BatchNorm and ReLU after each GINConv.
+
+    Args:
+        units: output size, an int >= 1.
+        hidden_units: width of the MLP's hidden layers (default: `units`).
+        mlp_layers: number of Dense layers of the MLP, >= 1. Default 2.
+        epsilon: the initial (or fixed) eps. Default 0.
+        learn_epsilon: train eps. Default True.
+        batch_norm: BatchNormalization after each hidden Dense. Default True.
+        activation: of the hidden layers. Default "relu".
+        kernel_initializer, bias_initializer, kernel_regularizer: of the Dense layers.
+        validate: check the graph batch on every call (see `validate_graph_batch`).
+        **kwargs: base `keras.layers.Layer` arguments.
+
+    Weights: `epsilon` (scalar). Sub-layers: `{name}_mlp{i}_dense` (i = 1..mlp_layers) and
+    `{name}_mlp{i}_bn` (i < mlp_layers).
+
+    Input shape:
+        a graph batch dict with `node_features` (N, F) and `edge_index` (2, E), or a list
+        `[node_features, edge_index]`.
+
+    Output shape:
+        `(N, units)`.
+
+    Example:
+
+    >>> graph = {"node_features": keras.Input((7,)), "edge_index": keras.Input(batch_shape=(2, None), dtype="int32")}
+    >>> GINConv(64, name="gin1")(graph).shape
+    (None, 64)
+    """
+
+    def __init__(
+        self,
+        units,
+        hidden_units=None,
+        mlp_layers=2,
+        epsilon=0.0,
+        learn_epsilon=True,
+        batch_norm=True,
+        activation="relu",
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        validate=True,
+        **kwargs,
+    ):
+        super().__init__(validate=validate, **kwargs)
+        self.units = _positive_int(units, "units")
+        self.hidden_units = self.units if hidden_units is None else _positive_int(hidden_units, "hidden_units")
+        self.mlp_layers = _positive_int(mlp_layers, "mlp_layers")
+        self.epsilon_init = float(epsilon)
+        self.learn_epsilon = bool(learn_epsilon)
+        self.batch_norm = bool(batch_norm)
+        self.activation = keras.activations.get(activation)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.mlp = []
+        for i in range(1, self.mlp_layers + 1):
+            last = i == self.mlp_layers
+            self.mlp.append(
+                layers.Dense(
+                    self.units if last else self.hidden_units,
+                    kernel_initializer=self.kernel_initializer,
+                    bias_initializer=self.bias_initializer,
+                    kernel_regularizer=self.kernel_regularizer,
+                    name=f"{self.name}_mlp{i}_dense",
+                )
+            )
+            if not last and self.batch_norm:
+                self.mlp.append(layers.BatchNormalization(name=f"{self.name}_mlp{i}_bn"))
+            if not last:
+                self.mlp.append(layers.Activation(self.activation, name=f"{self.name}_mlp{i}_act"))
+
+    def build(self, input_shape):
+        size = _feature_size(self, input_shape)
+        self.epsilon = self.add_weight(
+            shape=(),
+            initializer=keras.initializers.Constant(self.epsilon_init),
+            trainable=self.learn_epsilon,
+            name="epsilon",
+        )
+        shape = (None, size)
+        for layer in self.mlp:
+            layer.build(shape)
+            shape = layer.compute_output_shape(shape)
+        self.built = True
+
+    def call(self, inputs, training=None):
+        x, edge_index, _, _ = self._graph(inputs)
+        senders, receivers = edge_index[0], edge_index[1]
+        num_nodes = tf.shape(x, out_type=receivers.dtype)[0]
+        h = (1.0 + tf.cast(self.epsilon, x.dtype)) * x + tf.math.unsorted_segment_sum(
+            tf.gather(x, senders), receivers, num_nodes
+        )
+        for layer in self.mlp:
+            h = layer(h, training=training) if isinstance(layer, layers.BatchNormalization) else layer(h)
+        return h
+
+    def compute_output_shape(self, input_shape):
+        return (input_node_shape(input_shape)[0], self.units)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            units=self.units,
+            hidden_units=self.hidden_units,
+            mlp_layers=self.mlp_layers,
+            epsilon=self.epsilon_init,
+            learn_epsilon=self.learn_epsilon,
+            batch_norm=self.batch_norm,
+            activation=keras.activations.serialize(self.activation),
+            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+            bias_initializer=keras.initializers.serialize(self.bias_initializer),
+            kernel_regularizer=keras.regularizers.serialize(self.kernel_regularizer),
+        )
+        return config

@@ -1,0 +1,98 @@
+"""zoo.fit under tf.distribute: one device, MirroredStrategy over 2 logical CPUs, two real workers."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import zoo
+from zoo.data import load_digits
+
+
+def _mlp():
+    keras.utils.set_random_seed(0)
+    return zoo.build("mlp", input_shape=(8, 8, 1), num_classes=10, hidden=(32,), dropout=0.0)
+
+
+def _digits():
+    (x, y), _ = load_digits()
+    return x[:256], y[:256]
+
+
+def test_mirrored_over_two_cpus_equals_one_device():
+    assert len(tf.config.list_logical_devices("CPU")) == 2
+    data = _digits()
+    single = _mlp()
+    zoo.fit(single, data, epochs=2, batch_size=32, optimizer="sgd", learning_rate=0.1, strategy="one_device", verbose=0)
+    mirrored = _mlp()
+    strategy = zoo.training.resolve_strategy("mirrored")
+    assert strategy.num_replicas_in_sync == 2
+    history = zoo.fit(mirrored, data, epochs=2, batch_size=32, optimizer="sgd", learning_rate=0.1, strategy=strategy,
+                      verbose=0)
+    assert history.history["loss"][1] < history.history["loss"][0]
+    for a, b in zip(single.get_weights(), mirrored.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    assert not np.allclose(single.get_weights()[0], _mlp().get_weights()[0])  # it did train
+
+
+def test_model_built_inside_the_scope_is_trained_in_place():
+    strategy = zoo.training.resolve_strategy("mirrored")
+    with strategy.scope():
+        model = _mlp()
+    before = model.get_weights()[0].copy()
+    zoo.fit(model, _digits(), epochs=1, batch_size=64, strategy=strategy, verbose=0)
+    assert not np.allclose(before, model.get_weights()[0])
+
+
+def _free_ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+@pytest.mark.slow
+def test_two_workers_match_each_other_and_one_process(tmp_path):
+    x, y = _digits()
+    np.savez(tmp_path / "digits.npz", x=x, y=y)
+    common = ["-m", "zoo", "train", "mlp", "--data", str(tmp_path / "digits.npz"), "--epochs", "2",
+              "--batch-size", "32", "--optimizer", "sgd", "--learning-rate", "0.1", "--set", "dropout=0.0",
+              "--set", "hidden=(32,)", "--quiet"]
+    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    ports = _free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    workers = []
+    for index in range(2):
+        worker_env = dict(env, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
+        out = tmp_path / f"worker{index}.weights.h5"
+        workers.append(subprocess.Popen(
+            [sys.executable, *common, "--strategy", "multiworker", "--output", str(out)],
+            env=worker_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        ))
+    single = subprocess.run([sys.executable, *common, "--strategy", "one_device", "--output",
+                             str(tmp_path / "single.weights.h5")], env=env, capture_output=True, text=True, timeout=600)
+    assert single.returncode == 0, single.stderr[-3000:]
+    for worker in workers:
+        output, _ = worker.communicate(timeout=600)
+        assert worker.returncode == 0, output[-3000:]
+
+    def weights(name):
+        model = _mlp()
+        model.load_weights(tmp_path / name)
+        return model.get_weights()
+
+    w0, w1, ws = weights("worker0.weights.h5"), weights("worker1.weights.h5"), weights("single.weights.h5")
+    for a, b, c in zip(w0, w1, ws):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(a, c, atol=1e-4)
+    assert not np.allclose(ws[0], _mlp().get_weights()[0])

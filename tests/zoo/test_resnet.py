@@ -1,0 +1,206 @@
+"""ResNet-18/34/50/101/152: parameter parity, keras.applications weight compatibility, sizes, heads."""
+
+import h5py
+import keras
+import numpy as np
+import pytest
+from keras.src.legacy.saving import legacy_h5_format
+
+import zoo
+from layers.residual import BasicBlock, BottleneckBlock
+
+NAMES = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
+
+# Reference counts at 224x224x3 and 1000 classes: torchvision's parameters() (trainable only) for
+# the basic-block ResNets, keras.applications' count_params() (total) for the bottleneck ones.
+REFERENCE = {
+    "resnet18": (11_689_512, "trainable"),
+    "resnet34": (21_797_672, "trainable"),
+    "resnet50": (25_636_712, "total"),
+    "resnet101": (44_707_176, "total"),
+    "resnet152": (60_419_944, "total"),
+}
+SMALL = (64, 64, 3)
+
+
+def trainable_count(model):
+    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+
+
+def random_images(shape, batch=2, seed=1):
+    return np.random.default_rng(seed).uniform(-1, 1, (batch,) + tuple(shape)).astype("float32")
+
+
+def test_registered_names_and_cards():
+    assert zoo.list_models("resnet*") == NAMES
+    for name in NAMES:
+        card = zoo.card(name)
+        assert card.family == "resnet" and card.task == "image" and card.input_shape == (224, 224, 3)
+        assert "1512.03385" in card.reference and card.head_layers == ("predictions",)
+    for name in ["resnet50", "resnet101", "resnet152"]:
+        card = zoo.card(name)
+        assert card.keras_application == "ResNet" + name[len("resnet"):]
+        assert card.reference_impl == "keras.applications." + card.keras_application
+        weights = card.pretrained["imagenet"]
+        assert weights.preprocessing == "caffe"
+        assert weights.url.endswith(f"/resnet/{name}_weights_tf_dim_ordering_tf_kernels.h5")
+        assert weights.notop_url.endswith(f"/resnet/{name}_weights_tf_dim_ordering_tf_kernels_notop.h5")
+        assert len(weights.file_hash) == len(weights.notop_file_hash) == 32
+    for name in ["resnet18", "resnet34"]:
+        card = zoo.card(name)
+        assert card.reference_impl == f"torchvision.models.{name}" and card.keras_application is None
+        assert card.pretrained == {}
+    assert zoo.card("resnet50").pretrained["imagenet"].file_hash == "2cb95161c43110f7111970584f804107"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_parameter_parity(name):
+    model = zoo.build(name)
+    total, trainable = model.count_params(), trainable_count(model)
+    count, kind = REFERENCE[name]
+    assert (trainable if kind == "trainable" else total) == count
+    card = zoo.card(name)
+    assert (card.params, card.trainable_params) == (total, trainable)
+    assert (card.reference_params, card.reference_counts) == (count, kind)
+    assert model.name == name and model.output.shape == (None, 1000)
+
+
+def test_block_layout():
+    model = zoo.build("resnet50", input_shape=SMALL)
+    blocks = [layer for layer in model.layers if isinstance(layer, BottleneckBlock)]
+    assert [b.name for b in blocks][:4] == ["conv2_block1", "conv2_block2", "conv2_block3", "conv3_block1"]
+    assert len(blocks) == 16 and [b.stride for b in blocks if b.stride != 1] == [2, 2, 2]
+    assert [layer.name for layer in model.layers[:7]] == [
+        "input_layer", "conv1_pad", "conv1_conv", "conv1_bn", "conv1_relu", "pool1_pad", "pool1_pool",
+    ]
+    small = zoo.build("resnet18", input_shape=SMALL)
+    basic = [layer for layer in small.layers if isinstance(layer, BasicBlock)]
+    assert len(basic) == 8 and [b.shortcut_conv is not None for b in basic] == [False, False] + [True, False] * 3
+    assert not small.get_layer("conv1_conv").use_bias and small.get_layer("conv1_bn").epsilon == 1e-5
+
+
+# Weight compatibility with keras.applications ------------------------------------------------
+
+
+def keras_reference(name, randomize, path, input_shape=SMALL):
+    """keras.applications' model (logits head), randomized, its weights saved at `path`."""
+    application = getattr(keras.applications, zoo.card(name).keras_application)
+    reference = application(weights=None, input_shape=input_shape, classifier_activation=None)
+    randomize(reference)
+    reference.save_weights(path)
+    return reference
+
+
+@pytest.mark.slow
+def test_keras_applications_resnet50_weights(randomize, tmp_path):
+    path = tmp_path / "ref.weights.h5"
+    reference = keras_reference("resnet50", randomize, path)
+    x = random_images(SMALL)
+
+    model = zoo.build("resnet50", input_shape=SMALL, weights=path, classifier_activation=None)
+    report = model.zoo_weights_report
+    assert not report.missing and not report.unused and not report.shape_mismatch
+    assert len(report.loaded) == sum(1 for layer in reference.layers if layer.weights)
+    np.testing.assert_allclose(model(x, training=False), reference(x, training=False), rtol=1e-5, atol=1e-6)
+
+    # Another number of classes: everything but the head loads.
+    seven = zoo.build("resnet50", input_shape=SMALL, num_classes=7, weights=path)
+    assert list(seven.zoo_weights_report.shape_mismatch) == ["predictions"]
+    assert not seven.zoo_weights_report.missing
+    assert seven.output.shape == (None, 7)
+
+    # A backbone gives keras.applications' backbone output.
+    backbone = zoo.build("resnet50", input_shape=SMALL, include_top=False, pooling="avg", weights=path)
+    keras_backbone = keras.Model(reference.input, reference.get_layer("avg_pool").output)
+    np.testing.assert_allclose(backbone(x), keras_backbone(x), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_imagenet_file_format_loads(randomize, tmp_path):
+    """The published ImageNet files are legacy Keras HDF5 (`layer_names`); the no-top one loads too."""
+    reference = keras.applications.ResNet50(weights=None, include_top=False, input_shape=SMALL)
+    randomize(reference, seed=3)
+    path = tmp_path / "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    with h5py.File(path, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, reference)
+    model = zoo.build("resnet50", input_shape=SMALL, include_top=False, weights=path)
+    x = random_images(SMALL, seed=4)
+    np.testing.assert_allclose(model(x), reference(x), rtol=1e-5, atol=1e-6)
+    # With a head: the no-top file leaves only "predictions" unloaded.
+    with_head = zoo.build("resnet50", input_shape=SMALL, weights=path)
+    assert with_head.zoo_weights_report.missing == ["predictions"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["resnet101", "resnet152"])
+def test_keras_applications_weights_deep(randomize, tmp_path, name):
+    path = tmp_path / "ref.weights.h5"
+    reference = keras_reference(name, randomize, path)
+    model = zoo.build(name, input_shape=SMALL, weights=path, classifier_activation=None)
+    assert not model.zoo_weights_report.missing and not model.zoo_weights_report.unused
+    x = random_images(SMALL)
+    np.testing.assert_allclose(model(x, training=False), reference(x, training=False), rtol=1e-5, atol=1e-6)
+
+
+# Sizes, backbones, overrides, save/reload ----------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [1, 97])
+def test_any_size_from_the_minimum(size):
+    assert zoo.card("resnet18").min_input_size == 1
+    for name in ["resnet18", "resnet50"]:
+        model = zoo.build(name, input_shape=(size, size, 3), num_classes=3)
+        out = np.asarray(model(random_images((size, size, 3))))
+        assert out.shape == (2, 3) and np.all(np.isfinite(out))
+
+
+def test_below_the_minimum_is_rejected():
+    with pytest.raises(zoo.InvalidArgumentError):
+        zoo.build("resnet50", input_shape=(0, 32, 3))
+    with pytest.raises(zoo.InvalidArgumentError, match="rank"):
+        zoo.build("resnet18", input_shape=(32, 3))
+
+
+@pytest.mark.parametrize("pooling, rank", [(None, 4), ("avg", 2), ("max", 2)])
+def test_backbone_outputs(pooling, rank):
+    model = zoo.build("resnet18", input_shape=SMALL, include_top=False, pooling=pooling)
+    assert len(model.output.shape) == rank and model.output.shape[-1] == 512
+    if pooling is None:
+        assert model.output.shape == (None, 2, 2, 512)
+    assert "predictions" not in [layer.name for layer in model.layers]
+    assert zoo.build("resnet50", input_shape=SMALL, include_top=False, pooling=pooling).output.shape[-1] == 2048
+
+
+def test_logits_and_softmax_heads():
+    x = random_images((32, 32, 3))
+    probabilities = np.asarray(zoo.build("resnet18", input_shape=(32, 32, 3), num_classes=5)(x))
+    np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0, rtol=1e-5)
+    logits = zoo.build("resnet18", input_shape=(32, 32, 3), num_classes=5, classifier_activation=None)
+    assert logits.get_layer("predictions").activation is keras.activations.linear
+
+
+def test_overrides():
+    model = zoo.build("resnet18", input_shape=(32, 32, 3), blocks=(1, 1, 1, 1), filters=(8, 16, 32, 64), stem_filters=8)
+    assert model.output.shape == (None, 1000)
+    assert model.get_layer("conv5_block1").filters == 64 and "conv2_block2" not in [l.name for l in model.layers]
+    bottleneck = zoo.build("resnet18", input_shape=(32, 32, 3), block_type="bottleneck", filters=(4, 8, 8, 8))
+    assert isinstance(bottleneck.get_layer("conv2_block1"), BottleneckBlock)
+    with pytest.raises(zoo.InvalidArgumentError, match="block_type"):
+        zoo.build("resnet18", block_type="wide")
+    with pytest.raises(zoo.InvalidArgumentError, match="same length"):
+        zoo.build("resnet18", blocks=(2, 2, 2))
+    with pytest.raises(zoo.InvalidArgumentError, match="growth_rate"):
+        zoo.build("resnet18", growth_rate=12)
+
+
+def test_save_and_reload(tmp_path, randomize):
+    model = zoo.build("resnet18", input_shape=(32, 32, 3), num_classes=4, blocks=(1, 1, 1, 1))
+    randomize(model)
+    x = random_images((32, 32, 3))
+    path = tmp_path / "resnet.keras"
+    model.save(path)
+    reloaded = keras.saving.load_model(path)
+    np.testing.assert_array_equal(reloaded(x, training=False), model(x, training=False))
+    # The .keras file is also a weight file for zoo.build.
+    again = zoo.build("resnet18", input_shape=(32, 32, 3), num_classes=4, blocks=(1, 1, 1, 1), weights=path)
+    np.testing.assert_array_equal(again(x, training=False), model(x, training=False))
