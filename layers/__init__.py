@@ -7,7 +7,10 @@ so models that use it save to and load from `.keras` files.
 
 from layers.dense_connect import DenseBlock, DenseLayer, TransitionBlock
 from layers.fire import FireModule
+from layers.graph_conv import GATv2Conv, GCNConv, GINConv, SAGEConv
+from layers.graph_pooling import GraphReadout
 from layers.inverted_residual import InvertedResidual
+from layers.message_passing import MessagePassing, validate_graph_batch
 from layers.normalization import LocalResponseNormalization
 from layers.padding import Padding1D, Padding2D, Padding3D
 from layers.residual import BasicBlock, BottleneckBlock

@@ -20,6 +20,7 @@ from zoo.errors import (  # noqa: E402
     ZooError,
 )
 from zoo.pretrained import preprocess_input  # noqa: E402
+from zoo.finetune import freeze, unfreeze  # noqa: E402
 from zoo.training import evaluate, fit  # noqa: E402
 from zoo.registry import card, is_model, list_models, register, register_model  # noqa: E402
 
@@ -29,6 +30,8 @@ __all__ = [
     "build",
     "fit",
     "evaluate",
+    "freeze",
+    "unfreeze",
     "card",
     "is_model",
     "list_models",

@@ -43,7 +43,8 @@ def test_matches_keras_applications_block(randomize, input_shape, filters, expan
     ref_layers = {l.name: l for l in reference.layers}
     ours = sublayers(layer)
     # every keras layer has a namesake in the block and vice versa (the Add only when it is used)
-    assert set(ref_layers) - {reference.layers[0].name} == set(ours) - (set() if layer.residual else {layer.residual_add.name})
+    unused = set() if layer.residual else {layer.residual_add.name}
+    assert set(ref_layers) - {reference.layers[0].name} == set(ours) - unused
     for name, sub in ours.items():
         if sub.weights:
             sub.set_weights(ref_layers[name].get_weights())

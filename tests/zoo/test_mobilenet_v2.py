@@ -8,6 +8,7 @@ from keras.src.applications import mobilenet_v2 as keras_mobilenet_v2
 
 import zoo
 from layers.inverted_residual import InvertedResidual
+from zoo import registry
 from zoo.models.mobilenet_v2 import make_divisible
 
 PARAMS = 3_538_984  # keras.applications.MobileNetV2, 1000 classes, 224x224x3 (total)
@@ -109,7 +110,8 @@ def test_other_number_of_classes_loads_all_but_the_head(keras_reference):
     assert list(model.zoo_weights_report.shape_mismatch) == ["predictions"]
     assert not model.zoo_weights_report.missing
     assert model.output.shape == (None, 7)
-    np.testing.assert_array_equal(model.get_layer("block_16").project.kernel.numpy(), keras_reference["block_16_project"])
+    kernel = model.get_layer("block_16").project.kernel.numpy()
+    np.testing.assert_array_equal(kernel, keras_reference["block_16_project"])
 
 
 def test_backbone_matches_keras_backbone(keras_reference):
@@ -174,3 +176,12 @@ def test_saved_and_reloaded(tmp_path, randomize):
     model.save(tmp_path / "mobilenet_v2.keras")
     reloaded = keras.saving.load_model(tmp_path / "mobilenet_v2.keras")
     np.testing.assert_array_equal(np.asarray(reloaded(x, training=False)), expected)
+
+
+def test_minimum_is_keras_applications_policy():
+    """Every convolution pads, so smaller sizes would build; below the total stride of 32 the last
+    feature map is 1x1 whatever the size, so the card keeps keras.applications' minimum of 32."""
+    build = registry.builder("mobilenet_v2")
+    for size in (31, 32):
+        model = build(num_classes=3, input_shape=(size, size, 3), include_top=False, alpha=0.35)
+        assert model.output.shape == (None, 1, 1, 1280)

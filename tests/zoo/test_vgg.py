@@ -9,6 +9,7 @@ from keras.src.applications import vgg16 as keras_vgg16
 from keras.src.applications import vgg19 as keras_vgg19
 
 import zoo
+from zoo import registry
 from zoo.models.vgg import VARIANTS
 
 PARAMS = {  # 1000 classes, 224x224x3
@@ -42,6 +43,7 @@ def test_parameter_parity_at_224(name):
     assert card.reference_counts == ("total" if name in KERAS else "trainable")
 
 
+@pytest.mark.slow  # three VGGs of 38M parameters (the 32x32 head) and two keras.applications ones
 @pytest.mark.parametrize("name", list(KERAS))
 def test_keras_applications_weights_load_by_name(name, tmp_path, randomize):
     """keras.applications' VGG at 32x32 with its head (allowed with weights=None), randomized."""
@@ -101,6 +103,14 @@ def test_any_size_from_the_minimum_builds_and_runs(size, include_top):
 def test_below_the_minimum_is_rejected(shape):
     with pytest.raises(zoo.InvalidArgumentError, match="32"):
         zoo.build("vgg16", input_shape=shape)
+
+
+def test_the_minimum_is_the_architectures():
+    """Five 2x2 "valid" pools: 31 leaves an empty feature map."""
+    build = registry.builder("vgg11")
+    build(num_classes=5, input_shape=(32, 32, 3), include_top=False)
+    with pytest.raises(ValueError):
+        build(num_classes=5, input_shape=(31, 31, 3), include_top=False)
 
 
 @pytest.mark.parametrize("pooling, rank", [(None, 4), ("avg", 2), ("max", 2)])

@@ -1,10 +1,33 @@
 """Data loading: the real data sets the zoo's demos, notebooks and tests train on."""
 
 from zoo.data.digits import load_digits
+from zoo.data.graphs import (
+    GraphClassificationData,
+    NodeClassificationData,
+    from_edge_list,
+    from_networkx,
+    graph_dataset,
+    load_gin_folds,
+    load_gin_text,
+    load_planetoid,
+    merge_graphs,
+)
 from zoo.data.text import text_dataset, text_vectorizer, tokenize
+from zoo.data.tfgnn_interop import from_graph_tensor, to_graph_tensor
 from zoo.data.timeseries import TimeSeriesData, TsFormatError, load_ts, pad_sequences, timeseries_dataset
 
 __all__ = [
+    "from_edge_list",
+    "from_graph_tensor",
+    "from_networkx",
+    "graph_dataset",
+    "load_gin_folds",
+    "load_gin_text",
+    "load_planetoid",
+    "merge_graphs",
+    "to_graph_tensor",
+    "GraphClassificationData",
+    "NodeClassificationData",
     "load_digits",
     "load_ts",
     "pad_sequences",

@@ -8,6 +8,7 @@ from zoo.models import alexnet  # noqa: F401
 from zoo.models import conv1d  # noqa: F401
 from zoo.models import convlstm  # noqa: F401
 from zoo.models import densenet  # noqa: F401
+from zoo.models import gnn  # noqa: F401
 from zoo.models import lenet  # noqa: F401
 from zoo.models import mlp  # noqa: F401
 from zoo.models import mobilenet_v2  # noqa: F401

@@ -101,6 +101,11 @@ _TABLE = {
     "squeezenet1_1": (1_235_496, 17, "SqueezeNet 1.1 (3x3 conv1, earlier pools: 2.4x fewer FLOPs than 1.0)"),
 }
 
+_SOURCES = {  # where each layer table was published
+    "squeezenet1_0": "https://github.com/forresti/SqueezeNet/tree/master/SqueezeNet_v1.0",
+    "squeezenet1_1": "https://github.com/forresti/SqueezeNet/tree/master/SqueezeNet_v1.1",
+}
+
 CARDS = {
     name: ModelCard(
         name=name,
@@ -119,6 +124,7 @@ CARDS = {
         head_layers=("conv10",),
         pretrained={},
         description=description,
+        extra={"version": name[-3:].replace("_", "."), "source": _SOURCES[name]},
     )
     for name, (params, min_size, description) in _TABLE.items()
 }

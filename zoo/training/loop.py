@@ -35,6 +35,7 @@ def fit(
     validation_data=None,
     optimizer="adam",
     learning_rate=1e-3,
+    backbone_learning_rate=None,
     loss=None,
     strategy="auto",
     mixed_precision: str | None = None,
@@ -60,6 +61,9 @@ def fit(
         optimizer: a name ("adam", "sgd", "adamw", ...) or a `keras.optimizers.Optimizer` class
             or instance (instances must not have been used yet).
         learning_rate: a float or a `keras.optimizers.schedules.LearningRateSchedule`.
+        backbone_learning_rate: when given, the backbone (every layer but the head, see
+            `zoo.finetune.head_layer_names`) trains with this learning rate and its own optimizer
+            of the same kind, the head with `learning_rate`.
         loss: a Keras loss (name or object). Default: sparse categorical cross-entropy, from
             logits unless the model ends in a softmax.
         strategy: "auto", "one_device", "mirrored", "multiworker", "tpu" or a
@@ -93,11 +97,12 @@ def fit(
     with strategy.scope():
         work_model = _model_in_scope(model, strategy, mixed_precision)
         opt = _make_optimizer(optimizer, learning_rate, mixed_precision)
-        opt.build(work_model.trainable_variables)
+        groups = _variable_groups(model, work_model, opt, optimizer, backbone_learning_rate, mixed_precision)
         loss_fn = _make_loss(loss, work_model)
-        trainer = _Trainer(work_model, opt, loss_fn, strategy)
+        trainer = _Trainer(work_model, groups, loss_fn, strategy)
         state = _TrainingState()
-        checkpoints = _Checkpoints(checkpoint_dir, strategy, model=work_model, optimizer=opt, state=state)
+        optimizers = {"optimizer" if i == 0 else f"optimizer_{i}": o for i, (o, _) in enumerate(groups)}
+        checkpoints = _Checkpoints(checkpoint_dir, strategy, model=work_model, state=state, **optimizers)
     if resume:
         checkpoints.restore_latest(verbose)
 
@@ -165,18 +170,42 @@ class _TrainingState(tf.Module):
         self.batch_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="batch_in_epoch")
 
 
-class _Trainer:
-    """The distributed train and eval steps (tf.functions), shared by every strategy."""
+def _variable_groups(model, work_model, opt, optimizer, backbone_learning_rate, mixed_precision):
+    """[(optimizer, variable selector)]: one optimizer for all, or head and backbone apart."""
+    if backbone_learning_rate is None:
+        opt.build(work_model.trainable_variables)
+        return [(opt, lambda variables: variables)]
+    if mixed_precision == "mixed_float16":
+        raise InvalidArgumentError("backbone_learning_rate with mixed_float16 is not supported (one loss scale per step); "
+                                   "use mixed_bfloat16, which needs no loss scaling")
+    from zoo.finetune import head_layer_names
 
-    def __init__(self, model, optimizer, loss_fn, strategy):
-        self.model, self.optimizer, self.loss_fn, self.strategy = model, optimizer, loss_fn, strategy
+    head = {id(v) for name in head_layer_names(model) for v in work_model.get_layer(name).weights}
+    kind = optimizer if not isinstance(optimizer, keras.optimizers.Optimizer) else type(optimizer)
+    backbone_opt = _make_optimizer(kind, backbone_learning_rate, mixed_precision)
+    head_vars = lambda variables: [v for v in variables if id(v) in head]  # noqa: E731
+    backbone_vars = lambda variables: [v for v in variables if id(v) not in head]  # noqa: E731
+    opt.build(head_vars(work_model.trainable_variables))
+    backbone_opt.build(backbone_vars(work_model.trainable_variables))
+    return [(opt, head_vars), (backbone_opt, backbone_vars)]
+
+
+class _Trainer:
+    """The distributed train and eval steps (tf.functions), shared by every strategy.
+
+    `groups` is [(optimizer, select)], where `select(trainable_variables)` picks the variables
+    that optimizer updates (one group normally; head and backbone with two learning rates).
+    """
+
+    def __init__(self, model, groups, loss_fn, strategy):
+        self.model, self.groups, self.loss_fn, self.strategy = model, groups, loss_fn, strategy
         self.train_step = self._wrap(self._train_replica)
         self.eval_step = self._wrap(self._eval_replica)
 
     def _wrap(self, replica_fn):
         strategy = self.strategy
 
-        @tf.function
+        @tf.function(reduce_retracing=True)  # the last, smaller batch of an epoch should not retrace forever
         def step(batch):
             per_replica = strategy.run(replica_fn, args=(batch,))
             return tf.stack([strategy.reduce(tf.distribute.ReduceOp.SUM, t, axis=None) for t in per_replica])
@@ -189,7 +218,7 @@ class _Trainer:
         predictions = tf.cast(predictions, tf.float32)
         per_example = tf.reshape(tf.cast(self.loss_fn(y, predictions), tf.float32), [-1])
         weights = tf.ones_like(per_example) if weights is None else tf.reshape(tf.cast(weights, tf.float32), [-1])
-        correct = _correct(y, predictions) * weights
+        correct = _correct(y, predictions, tf.shape(per_example)[0]) * weights
         return per_example * weights, weights, correct
 
     def _train_replica(self, batch):
@@ -200,10 +229,13 @@ class _Trainer:
             loss = tf.reduce_sum(weighted) / tf.maximum(global_weight, 1e-12)
             if self.model.losses:
                 loss += tf.add_n([tf.cast(l, tf.float32) for l in self.model.losses]) / self.strategy.num_replicas_in_sync
-            scaled = self.optimizer.scale_loss(loss)
+            scaled = self.groups[0][0].scale_loss(loss)
         variables = self.model.trainable_variables
-        gradients = tape.gradient(scaled, variables)
-        self.optimizer.apply_gradients(zip(gradients, variables))
+        gradients = dict(zip([id(v) for v in variables], tape.gradient(scaled, variables)))
+        for optimizer, select in self.groups:
+            chosen = select(variables)
+            if chosen:
+                optimizer.apply_gradients([(gradients[id(v)], v) for v in chosen])
         return tf.reduce_sum(weighted), tf.reduce_sum(correct), tf.reduce_sum(weights)
 
     def _eval_replica(self, batch):
@@ -223,7 +255,7 @@ def evaluate(model: keras.Model, data, *, batch_size: int = 256, loss=None, stra
     strategy = resolve_strategy(strategy)
     with strategy.scope():
         work_model = _model_in_scope(model, strategy, None)
-        trainer = _Trainer(work_model, None, _make_loss(loss, work_model), strategy)
+        trainer = _Trainer(work_model, [], _make_loss(loss, work_model), strategy)
     return evaluate_data(trainer, as_training_data(data, batch_size=batch_size, shuffle=False, name="data"))
 
 
@@ -239,12 +271,19 @@ def _unpack(batch):
     )
 
 
-def _correct(y, predictions):
-    """1.0 where argmax(prediction) == label, for integer labels; zeros otherwise (e.g. regression)."""
-    if y.dtype.is_integer and predictions.shape.rank == y.shape.rank + 1 and predictions.shape[-1] not in (None, 1):
-        hit = tf.equal(tf.argmax(predictions, axis=-1, output_type=tf.int64), tf.cast(y, tf.int64))
-        return tf.reshape(tf.cast(hit, tf.float32), [-1])
-    return tf.zeros([tf.size(y)], tf.float32) if y.shape.rank else tf.zeros([1], tf.float32)
+def _correct(y, predictions, count):
+    """[count] floats: 1.0 where argmax(prediction) is the class of y (integer labels or one-hot /
+    soft labels); zeros when that has no meaning (e.g. regression)."""
+    classes = predictions.shape[-1]
+    if classes in (None, 1):
+        return tf.zeros([count], tf.float32)
+    predicted = tf.argmax(predictions, axis=-1, output_type=tf.int64)
+    if y.dtype.is_integer and y.shape.rank == predictions.shape.rank - 1:
+        return tf.reshape(tf.cast(tf.equal(predicted, tf.cast(y, tf.int64)), tf.float32), [-1])
+    if y.shape.rank == predictions.shape.rank and y.shape[-1] == classes:
+        truth = tf.argmax(y, axis=-1, output_type=tf.int64)
+        return tf.reshape(tf.cast(tf.equal(predicted, truth), tf.float32), [-1])
+    return tf.zeros([count], tf.float32)
 
 
 def _logs(sums) -> dict:

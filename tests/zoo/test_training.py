@@ -1,0 +1,170 @@
+"""zoo.fit on one device: data forms, errors before training, callbacks, logs, mixed precision."""
+
+import glob
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import zoo
+from zoo.data import load_digits
+
+
+@pytest.fixture(scope="module")
+def digits():
+    (x, y), (xt, yt) = load_digits()
+    return (x, y), (xt, yt)
+
+
+def small_model(**kw):
+    keras.utils.set_random_seed(0)
+    return zoo.build("mlp", input_shape=(8, 8, 1), num_classes=10, hidden=(32,), dropout=0.0, **kw)
+
+
+def test_fit_learns_and_reports_history(digits):
+    (x, y), (xt, yt) = digits
+    model = small_model()
+    history = zoo.fit(model, (x, y), epochs=4, batch_size=32, learning_rate=5e-3, validation_data=(xt, yt), verbose=0)
+    h = history.history
+    assert set(h) == {"loss", "accuracy", "val_loss", "val_accuracy"} and len(h["loss"]) == 4
+    assert h["loss"][-1] < h["loss"][0]
+    assert h["val_accuracy"][-1] > 0.8
+    report = zoo.evaluate(model, (xt, yt))
+    assert report["accuracy"] == pytest.approx(h["val_accuracy"][-1], abs=1e-6)
+    assert report["accuracy"] == pytest.approx(np.mean(np.argmax(model.predict(xt, verbose=0), -1) == yt), abs=1e-6)
+
+
+def test_loss_is_the_mean_over_the_epoch(digits):
+    (x, y), _ = digits
+    model = small_model()
+    weights = model.get_weights()
+    zoo.fit(model, (x[:100], y[:100]), epochs=1, batch_size=100, optimizer="sgd", learning_rate=0.0, verbose=0)
+    expected = keras.losses.sparse_categorical_crossentropy(y[:100], model(x[:100])).numpy().mean()
+    got = zoo.evaluate(model, (x[:100], y[:100]))["loss"]
+    assert got == pytest.approx(float(expected), rel=1e-5)
+    for a, b in zip(weights, model.get_weights()):
+        np.testing.assert_array_equal(a, b)  # learning rate 0 changes nothing
+
+
+def test_a_dataset_with_sample_weights(digits):
+    (x, y), _ = digits
+    w = (y < 5).astype("float32")  # only digits 0-4 count
+    dataset = tf.data.Dataset.from_tensor_slices((x, y, w)).batch(64)
+    model = small_model()
+    zoo.fit(model, dataset, epochs=5, learning_rate=5e-3, verbose=0)
+    predicted = np.argmax(model.predict(x, verbose=0), -1)
+    assert np.mean(predicted[y < 5] == y[y < 5]) > 0.8
+    assert np.mean(predicted[y >= 5] < 5) > 0.5  # never taught the other digits
+
+
+def test_npz_path(tmp_path, digits):
+    (x, y), _ = digits
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    history = zoo.fit(small_model(), str(tmp_path / "d.npz"), epochs=1, verbose=0)
+    assert history.history["accuracy"][0] > 0.1
+
+
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        (dict(epochs=0), "epochs"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(strategy="gpus"), "strategy"),
+        (dict(optimizer="adamm"), "optimizer"),
+        (dict(checkpoint_every=0), "checkpoint_every"),
+        (dict(mixed_precision="float8"), "mixed_precision"),
+    ],
+)
+def test_bad_arguments(digits, kwargs, words):
+    (x, y), _ = digits
+    with pytest.raises(zoo.InvalidArgumentError, match=words):
+        zoo.fit(small_model(), (x, y), verbose=0, **kwargs)
+
+
+def test_bad_data_is_refused_before_training(digits):
+    (x, y), _ = digits
+    with pytest.raises(zoo.InvalidArgumentError, match=r"label\(s\) \[10, 12\]"):
+        zoo.fit(small_model(), (x[:10], np.r_[y[:8], 10, 12]), verbose=0)
+    with pytest.raises(zoo.InvalidArgumentError, match="differ in length"):
+        zoo.fit(small_model(), (x[:10], y[:9]), verbose=0)
+    with pytest.raises(zoo.InvalidArgumentError, match="must be a tf.data.Dataset"):
+        zoo.fit(small_model(), [x, y], verbose=0)
+    with pytest.raises(FileNotFoundError):
+        zoo.fit(small_model(), "/no/such/folder", verbose=0)
+
+
+def test_multiworker_needs_tf_config(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(zoo.InvalidArgumentError, match="TF_CONFIG"):
+        zoo.training.resolve_strategy("multiworker")
+
+
+def test_callbacks_early_stopping_and_custom(digits):
+    (x, y), _ = digits
+    seen = []
+
+    class Record(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append((epoch, dict(logs)))
+
+    stop = keras.callbacks.EarlyStopping(monitor="loss", min_delta=10.0, patience=0)  # no epoch improves by 10
+    history = zoo.fit(small_model(), (x, y), epochs=10, callbacks=[Record(), stop], verbose=0)
+    assert len(history.history["loss"]) == 2 and [e for e, _ in seen] == [0, 1]
+    assert set(seen[0][1]) == {"loss", "accuracy"}
+
+
+def test_progress_is_printed_and_can_be_silenced(digits, capsys):
+    (x, y), _ = digits
+    zoo.fit(small_model(), (x, y), epochs=1, batch_size=64, verbose=1)
+    out = capsys.readouterr().out
+    assert "Epoch 1/1" in out and "loss" in out and "examples/s" in out and "15/15" in out
+    zoo.fit(small_model(), (x, y), epochs=2, verbose=2)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Epoch")]
+    assert len(lines) == 2 and "accuracy" in lines[1]
+    zoo.fit(small_model(), (x, y), epochs=1, verbose=0)
+    assert capsys.readouterr().out == ""
+
+
+def test_tensorboard_logs(tmp_path, digits):
+    (x, y), (xt, yt) = digits
+    zoo.fit(small_model(), (x, y), epochs=2, validation_data=(xt, yt), log_dir=tmp_path, verbose=0)
+    files = glob.glob(str(tmp_path / "events.out.tfevents.*"))
+    assert files
+    tags = set()
+    for record in tf.data.TFRecordDataset(files):
+        event = tf.compat.v1.Event.FromString(record.numpy())
+        tags |= {value.tag for value in event.summary.value}
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"} <= tags
+
+
+def test_learning_rate_schedule(digits):
+    (x, y), _ = digits
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.01, decay_steps=1, decay_rate=0.5)
+    history = zoo.fit(small_model(), (x, y), epochs=1, learning_rate=schedule, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_keeps_head_and_loss_in_float32(digits, policy):
+    (x, y), _ = digits
+    model = small_model()
+    before = model.get_weights()[0].copy()
+    history = zoo.fit(model, (x, y), epochs=3, mixed_precision=policy, learning_rate=3e-3, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    assert not np.allclose(before, model.get_weights()[0])  # trained weights came back to the user's model
+    assert model.dtype_policy.name == "float32"  # the user's model is unchanged in kind
+
+    from zoo.training.precision import rebuild_with_policy
+
+    mixed = rebuild_with_policy(model, policy)
+    assert mixed.layers[1].compute_dtype == policy.split("_")[1]
+    assert mixed.layers[-1].compute_dtype == "float32" and mixed(x[:2]).dtype == "float32"
+
+
+def test_one_hot_labels_and_a_keras_loss(digits):
+    (x, y), _ = digits
+    onehot = keras.utils.to_categorical(y, 10)
+    history = zoo.fit(small_model(), (x, onehot), epochs=3, learning_rate=5e-3,
+                      loss=keras.losses.CategoricalCrossentropy(from_logits=False, label_smoothing=0.1), verbose=0)
+    assert history.history["accuracy"][-1] > 0.8
