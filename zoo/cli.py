@@ -55,7 +55,8 @@ def cmd_info(args) -> int:
 def cmd_demo(args) -> int:
     from zoo.demo import run_demo
 
-    run_demo(model_name=args.model, epochs=args.epochs, data=args.data, batch_size=args.batch_size)
+    run_demo(model_name=args.model, epochs=args.epochs, data=args.data, batch_size=args.batch_size,
+             verbose=0 if args.quiet else 2)
     return 0
 
 
@@ -131,9 +132,10 @@ def make_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="the end-to-end demo on the digits data set")
     p.add_argument("--model", default="lenet5")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--data", help="a digits.csv.gz file (default: scikit-learn's bundled copy)")
+    p.add_argument("--quiet", action="store_true", help="no line per epoch")
     p.set_defaults(func=cmd_demo)
     return parser
 

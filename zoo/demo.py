@@ -7,14 +7,27 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
-
 import zoo
 from zoo.data import load_digits
 
 
-def run_demo(model_name: str = "lenet5", *, epochs: int = 10, data: str | None = None, batch_size: int = 32,
-             verbose: int = 2) -> float:
+def lenet_recipe(epochs: int, batch_size: int, num_examples: int) -> dict:
+    """The training recipe that takes LeNet-5 to >= 0.97 on the second half of digits: small random
+    shifts and rotations, AdamW with weight decay and a cosine learning-rate schedule."""
+    import keras
+
+    steps = epochs * -(-num_examples // batch_size)
+    return dict(
+        augment=keras.Sequential([
+            keras.layers.RandomTranslation(0.08, 0.08, fill_mode="constant", seed=1),
+            keras.layers.RandomRotation(0.03, fill_mode="constant", seed=2),
+        ]),
+        optimizer=keras.optimizers.AdamW(keras.optimizers.schedules.CosineDecay(3e-3, steps), weight_decay=0.05),
+    )
+
+
+def run_demo(model_name: str = "lenet5", *, epochs: int = 40, data: str | None = None, batch_size: int = 16,
+             strategy: str = "auto", verbose: int = 2, seed: int = 1) -> float:
     """Build `model_name`, train it on the first half of digits, print and return held-out accuracy."""
     import keras
 
@@ -25,18 +38,18 @@ def run_demo(model_name: str = "lenet5", *, epochs: int = 10, data: str | None =
     print(f"      {len(x_train)} training images, {len(x_test)} held-out images, 10 classes")
 
     print(f"[2/3] model: zoo.build({model_name!r}, num_classes=10, input_shape={(size, size, 1)})")
-    keras.utils.set_random_seed(0)
+    keras.utils.set_random_seed(seed)
+    recipe = lenet_recipe(epochs, batch_size, len(x_train))
     model = zoo.build(model_name, num_classes=10, input_shape=(size, size, 1))
-    print(f"      {card.family} ({card.reference.split('.')[0] if card.reference else 'custom'}), "
+    print(f"      {card.family}: {card.reference.split('.')[0] if card.reference else 'custom'}; "
           f"{model.count_params():,} parameters")
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
-    print(f"[3/3] training for {epochs} epochs")
+    print(f"[3/3] zoo.fit: {epochs} epochs, batch {batch_size}, strategy {strategy!r}")
     start = time.perf_counter()
-    model.fit(x_train, y_train, epochs=epochs, batch_size=batch_size, verbose=verbose)
+    zoo.fit(model, (x_train, y_train), epochs=epochs, batch_size=batch_size, strategy=strategy, seed=seed,
+            verbose=verbose, **recipe)
     seconds = time.perf_counter() - start
-    predictions = np.argmax(model.predict(x_test, batch_size=256, verbose=0), axis=-1)
-    accuracy = float(np.mean(predictions == y_test))
+    accuracy = zoo.evaluate(model, (x_test, y_test))["accuracy"]
     print(f"held-out accuracy: {accuracy:.4f} on {len(x_test)} images "
           f"(reference: SVC gamma=0.001 reaches 0.969); training took {seconds:.1f} s")
     return accuracy

@@ -70,3 +70,21 @@ def _index_of(model, layers, name: str) -> int:
         f"model {model.name!r} has no layer {name!r} with weights; its layers are: {', '.join(names[:12])}"
         + (" ..." if len(names) > 12 else "")
     )
+
+
+def reset_head(model: keras.Model) -> list[str]:
+    """Give the head's layers fresh initial weights (for a new task with the same number of classes).
+
+    Returns the names of the layers reset. Their initializers come from each layer's config, so
+    the new weights are distributed as a freshly built head's are.
+    """
+    reset = []
+    for name in head_layer_names(model):
+        layer = model.get_layer(name)
+        if not layer.weights:
+            continue
+        fresh = layer.__class__.from_config(layer.get_config())
+        fresh.build(layer.input.shape)
+        layer.set_weights(fresh.get_weights())
+        reset.append(name)
+    return reset

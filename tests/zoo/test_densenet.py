@@ -166,7 +166,7 @@ def test_overrides():
     compressed = zoo.build("densenet121", input_shape=SMALL, reduction=0.25, blocks=(2, 2, 2, 2))
     assert compressed.get_layer("pool2").output.shape[-1] == (64 + 2 * 32) // 4
     three = zoo.build("densenet121", input_shape=SMALL, blocks=(2, 2, 2))
-    assert isinstance(three.get_layer("conv4"), DenseBlock) and "pool4" not in [l.name for l in three.layers]
+    assert isinstance(three.get_layer("conv4"), DenseBlock) and "pool4" not in [layer.name for layer in three.layers]
     for bad in [dict(reduction=0.0), dict(growth_rate=0), dict(blocks=()), dict(block_type="basic")]:
         with pytest.raises(zoo.InvalidArgumentError):
             zoo.build("densenet121", **bad)

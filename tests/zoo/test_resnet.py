@@ -182,7 +182,7 @@ def test_logits_and_softmax_heads():
 def test_overrides():
     model = zoo.build("resnet18", input_shape=(32, 32, 3), blocks=(1, 1, 1, 1), filters=(8, 16, 32, 64), stem_filters=8)
     assert model.output.shape == (None, 1000)
-    assert model.get_layer("conv5_block1").filters == 64 and "conv2_block2" not in [l.name for l in model.layers]
+    assert model.get_layer("conv5_block1").filters == 64 and "conv2_block2" not in [layer.name for layer in model.layers]
     bottleneck = zoo.build("resnet18", input_shape=(32, 32, 3), block_type="bottleneck", filters=(4, 8, 8, 8))
     assert isinstance(bottleneck.get_layer("conv2_block1"), BottleneckBlock)
     with pytest.raises(zoo.InvalidArgumentError, match="block_type"):

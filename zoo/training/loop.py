@@ -37,6 +37,7 @@ def fit(
     learning_rate=1e-3,
     backbone_learning_rate=None,
     loss=None,
+    augment=None,
     strategy="auto",
     mixed_precision: str | None = None,
     checkpoint_dir: str | os.PathLike | None = None,
@@ -66,6 +67,8 @@ def fit(
             of the same kind, the head with `learning_rate`.
         loss: a Keras loss (name or object). Default: sparse categorical cross-entropy, from
             logits unless the model ends in a softmax.
+        augment: a Keras layer or callable applied to each training batch's inputs in the
+            input pipeline (with `training=True`), e.g. `keras.Sequential([layers.RandomTranslation(.1, .1)])`.
         strategy: "auto", "one_device", "mirrored", "multiworker", "tpu" or a
             `tf.distribute.Strategy` (see `zoo.training.resolve_strategy`).
         mixed_precision: None, "mixed_float16" (with dynamic loss scaling) or "mixed_bfloat16".
@@ -122,6 +125,8 @@ def fit(
         dataset = train.make(epoch)
         if skip:
             dataset = dataset.skip(skip)
+        if augment is not None:
+            dataset = dataset.map(_augmenter(augment), num_parallel_calls=tf.data.AUTOTUNE)
         sums = np.zeros(3)
         for batch in strategy.experimental_distribute_dataset(_shardable(dataset)):
             batch_index = int(state.batch_in_epoch.numpy())
@@ -257,6 +262,13 @@ def evaluate(model: keras.Model, data, *, batch_size: int = 256, loss=None, stra
         work_model = _model_in_scope(model, strategy, None)
         trainer = _Trainer(work_model, [], _make_loss(loss, work_model), strategy)
     return evaluate_data(trainer, as_training_data(data, batch_size=batch_size, shuffle=False, name="data"))
+
+
+def _augmenter(augment):
+    def apply(x, y, *weights):
+        return (augment(x, training=True), y, *weights)
+
+    return apply
 
 
 def _unpack(batch):

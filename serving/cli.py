@@ -1,0 +1,222 @@
+"""`python -m serving` / `zoo serve`: the model server (or gateway) with tensorflow_model_server's flags.
+
+    python -m serving --port=8500 --rest_api_port=8501 --model_name=digits --model_base_path=/models/digits
+    python -m serving --model_config_file=models.config --model_config_file_poll_wait_seconds=30
+    python -m serving models/                     # every sub-folder of models/ is a model (zoo serve)
+    python -m serving --upstream=tf-serving:8500 --port=8500 --rest_api_port=8501 --token_file=/run/token
+
+Flags kept from tensorflow_model_server (same names, same `--flag=value` syntax, same defaults
+unless noted): --port (8500), --rest_api_port (0 = no REST API), --rest_api_timeout_in_ms (30000),
+--model_name ("default"), --model_base_path, --model_config_file, --model_config_file_poll_wait_seconds
+(0 = read once), --file_system_poll_wait_seconds (1), --enable_batching, --batching_parameters_file,
+--monitoring_config_file, --grpc_max_threads, --enable_model_warmup (true).
+
+Ours: MODELS_DIR (positional; serve each sub-folder, new sub-folders picked up while running),
+--host (bind address, 0.0.0.0), --token / --token_file (bearer tokens; also $SERVING_TOKEN),
+--ssl_cert_file / --ssl_key_file (TLS on both ports) / --ssl_client_ca_file (require client
+certificates), --max_message_size (bytes, gRPC and REST bodies; 64 MiB), --upstream host:port
+(gateway mode: forward to an upstream TF Serving instead of loading models) with
+--upstream_token / --upstream_ca_file, --shutdown_grace_seconds (10), --log_level.
+
+Metrics are served on the REST port at /monitoring/prometheus/metrics unless a monitoring config
+sets another path or `enable: false`.
+
+SIGTERM / SIGINT stop the server gracefully: health NOT_SERVING, no new calls, in-flight calls
+finish (up to --shutdown_grace_seconds), then exit 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+
+
+def _bool(value: str) -> bool:
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
+
+def make_parser(prog: str = "python -m serving") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description="TensorFlow-Serving-compatible model server and gateway.")
+    p.add_argument("models_dir", nargs="?", help="serve every sub-folder <name>/<version>/ of this folder")
+    tf = p.add_argument_group("tensorflow_model_server flags")
+    tf.add_argument("--port", type=int, default=8500, help="gRPC port (default 8500)")
+    tf.add_argument("--rest_api_port", type=int, default=0, help="REST port; 0 disables the REST API (default 0)")
+    tf.add_argument("--rest_api_timeout_in_ms", type=int, default=30000)
+    tf.add_argument("--rest_api_num_threads", type=int, default=None, help="accepted for compatibility; unused")
+    tf.add_argument("--model_name", default="default")
+    tf.add_argument("--model_base_path", default="")
+    tf.add_argument("--model_config_file", default="")
+    tf.add_argument("--model_config_file_poll_wait_seconds", type=float, default=0)
+    tf.add_argument("--file_system_poll_wait_seconds", type=float, default=1)
+    tf.add_argument("--enable_batching", type=_bool, nargs="?", const=True, default=False)
+    tf.add_argument("--batching_parameters_file", default="")
+    tf.add_argument("--monitoring_config_file", default="")
+    tf.add_argument("--grpc_max_threads", type=int, default=64)
+    tf.add_argument("--enable_model_warmup", type=_bool, nargs="?", const=True, default=True)
+    ours = p.add_argument_group("zoo serving flags")
+    ours.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
+    ours.add_argument("--token", default=None, help="bearer token(s), comma separated (or $SERVING_TOKEN)")
+    ours.add_argument("--token_file", default=None, help="file with one bearer token per line")
+    ours.add_argument("--ssl_cert_file", default=None, help="PEM certificate: serve TLS on both ports")
+    ours.add_argument("--ssl_key_file", default=None, help="PEM private key of --ssl_cert_file")
+    ours.add_argument("--ssl_client_ca_file", default=None, help="require client certificates signed by this CA")
+    ours.add_argument("--max_message_size", type=int, default=64 << 20, help="bytes (gRPC messages, REST bodies)")
+    ours.add_argument("--upstream", default=None, help="host:port of a TF Serving to forward to (gateway mode)")
+    ours.add_argument("--upstream_token", default=None, help="bearer token sent to the upstream")
+    ours.add_argument("--upstream_ca_file", default=None, help="use TLS to the upstream with this root CA")
+    ours.add_argument("--shutdown_grace_seconds", type=float, default=10.0)
+    ours.add_argument("--log_level", default="INFO")
+    return p
+
+
+def _monitoring_path(args):
+    from serving.config import PROMETHEUS_DEFAULT_PATH, read_monitoring_config
+
+    if not args.monitoring_config_file:
+        return PROMETHEUS_DEFAULT_PATH
+    config = read_monitoring_config(args.monitoring_config_file)
+    prometheus = config.prometheus_config
+    if not prometheus.enable:
+        return None
+    return prometheus.path or PROMETHEUS_DEFAULT_PATH
+
+
+class _ModelsDirWatcher:
+    """Re-reads MODELS_DIR every `seconds` and reloads the config when its set of models changes."""
+
+    def __init__(self, models_dir, manager, seconds):
+        self.models_dir, self.manager, self.seconds = models_dir, manager, seconds
+        self._stop = threading.Event()
+        self._names = None
+        self._thread = threading.Thread(target=self._loop, name="models-dir", daemon=True)
+
+    def check(self):
+        from serving.grpc_server import models_dir_config
+
+        try:
+            config = models_dir_config(self.models_dir)
+        except ValueError:
+            return
+        names = [c.name for c in config.model_config_list.config]
+        if names != self._names:
+            self.manager.reload_config(config)
+            self._names = names
+
+    def _loop(self):
+        while not self._stop.wait(self.seconds):
+            try:
+                self.check()
+            except Exception:  # noqa: BLE001 - keep serving what is loaded
+                logging.getLogger(__name__).exception("re-reading %s failed", self.models_dir)
+
+    def start(self):
+        if self.seconds > 0:
+            self._thread.start()
+
+    def stop(self):
+        self._stop.set()
+
+
+def build_server(args):
+    """The Server (not started) for parsed flags; raises ValueError on inconsistent flags."""
+    from serving import config as config_lib
+    from serving.auth import TokenAuth
+    from serving.grpc_server import ModelServer, Server, models_dir_config
+    from serving.metrics import ServingMetrics
+
+    auth = TokenAuth.from_flags(args.token, args.token_file)
+    metrics = ServingMetrics()
+    common = dict(
+        port=args.port, host=args.host, rest_api_port=args.rest_api_port or None, metrics=metrics, auth=auth,
+        tls_cert=args.ssl_cert_file, tls_key=args.ssl_key_file, tls_client_ca=args.ssl_client_ca_file,
+        max_message_size=args.max_message_size, max_threads=args.grpc_max_threads,
+        rest_api_timeout_in_ms=args.rest_api_timeout_in_ms, monitoring_path=_monitoring_path(args),
+    )
+    if args.upstream:
+        if args.models_dir or args.model_base_path or args.model_config_file:
+            raise ValueError("--upstream (gateway mode) serves no models itself: drop MODELS_DIR, "
+                             "--model_base_path and --model_config_file")
+        from serving.gateway import Gateway
+
+        gateway = Gateway(args.upstream, timeout=args.rest_api_timeout_in_ms / 1000.0,
+                          tls=args.upstream_ca_file or False, token=args.upstream_token,
+                          max_message_size=args.max_message_size)
+        return Server(gateway, on_stop=[gateway.close], **common)
+
+    from serving.batching import Batcher
+    from serving.manager import ModelManager
+
+    if args.models_dir:
+        if args.model_base_path or args.model_config_file:
+            raise ValueError("give MODELS_DIR, or --model_base_path, or --model_config_file - one of them")
+        model_config = models_dir_config(args.models_dir)
+    else:
+        model_config = config_lib.model_config_from_flags(
+            model_name=args.model_name if args.model_base_path else None,
+            model_base_path=args.model_base_path or None,
+            model_config_file=args.model_config_file or None,
+        )
+    batcher = None
+    if args.enable_batching:
+        params = (config_lib.read_batching_parameters(args.batching_parameters_file)
+                  if args.batching_parameters_file else None)
+        batcher = Batcher(config_lib.batching_options(params),
+                          on_batch=lambda labels, size, wait: metrics.record_batch(*labels, size, wait))
+    elif args.batching_parameters_file:
+        raise ValueError("--batching_parameters_file needs --enable_batching")
+    manager = ModelManager(warmup=args.enable_model_warmup)
+    on_stop = []
+    watchers = []
+    if args.model_config_file and args.model_config_file_poll_wait_seconds > 0:
+        watchers.append(config_lib.ConfigFileWatcher(
+            args.model_config_file, manager.reload_config, args.model_config_file_poll_wait_seconds))
+    if args.models_dir:
+        watchers.append(_ModelsDirWatcher(args.models_dir, manager, args.file_system_poll_wait_seconds))
+    manager.reload_config(model_config)
+    manager.start(poll_wait_seconds=args.file_system_poll_wait_seconds)
+    for watcher in watchers:
+        watcher.start()
+        on_stop.append(watcher.stop)
+    if batcher is not None:
+        on_stop.append(batcher.stop)
+    on_stop.append(manager.stop)
+    return Server(ModelServer(manager, batcher, metrics), manager=manager, on_stop=on_stop, **common)
+
+
+def main(argv=None, prog: str = "python -m serving") -> int:
+    args = make_parser(prog).parse_args(argv)
+    logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from serving.errors import ServingError
+
+    try:
+        server = build_server(args)
+    except (ValueError, OSError, ServingError) as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    server.start()
+    print(f"serving gRPC on {args.host}:{server.port}"
+          + (f", REST on {args.host}:{server.rest_port}" if server.rest_port else "")
+          + (f", forwarding to {args.upstream}" if args.upstream else ""), file=sys.stderr, flush=True)
+
+    def shutdown(signum, frame):
+        threading.Thread(target=server.stop, args=(args.shutdown_grace_seconds,), daemon=True).start()
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+    while not server.wait(1.0):
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
