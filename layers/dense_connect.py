@@ -11,30 +11,14 @@ Data is channels-last. Sub-layers are named after their place, exactly as
 all batch normalizations use epsilon 1.001e-5 and convolutions have no bias by default, as there.
 """
 
-import operator
-
 import keras
 from keras import layers
 
-
-def _positive_int(value, what):
-    try:
-        valid = not isinstance(value, bool) and operator.index(value) >= 1
-    except TypeError:
-        valid = False
-    if not valid:
-        raise ValueError(f"{what} must be an int >= 1, got {value!r}.")
-    return operator.index(value)
-
-
-def _known_channels(layer, input_shape):
-    if input_shape[-1] is None:
-        raise ValueError(f"{type(layer).__name__} {layer.name!r} needs a known number of input channels, got {input_shape}.")
-    return input_shape[-1]
+from layers._blocks import Block, known_channels, positive_int
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class DenseLayer(keras.layers.Layer):
+class DenseLayer(Block):
     """One DenseNet-BC layer: `concat([x, conv3x3(relu(bn(conv1x1(relu(bn(x))))))])`.
 
     keras.applications' `conv_block`. Sub-layers: `{name}_0_bn`, `{name}_0_relu`,
@@ -62,29 +46,28 @@ class DenseLayer(keras.layers.Layer):
     (None, 56, 56, 96)
     """
 
+    config_keys = ("growth_rate", "bottleneck_factor", "epsilon", "use_bias")
+
     def __init__(self, growth_rate=32, bottleneck_factor=4, epsilon=1.001e-5, use_bias=False, **kwargs):
         super().__init__(**kwargs)
-        self.growth_rate = _positive_int(growth_rate, "growth_rate")
-        self.bottleneck_factor = _positive_int(bottleneck_factor, "bottleneck_factor")
+        self.growth_rate = positive_int(growth_rate, "growth_rate")
+        self.bottleneck_factor = positive_int(bottleneck_factor, "bottleneck_factor")
         self.epsilon = float(epsilon)
         self.use_bias = bool(use_bias)
-        n, policy = self.name, self.dtype_policy
-        self.bn0 = layers.BatchNormalization(axis=-1, epsilon=self.epsilon, name=f"{n}_0_bn", dtype=policy)
-        self.relu0 = layers.Activation("relu", name=f"{n}_0_relu", dtype=policy)
-        self.conv1 = layers.Conv2D(
-            self.bottleneck_factor * self.growth_rate, 1, use_bias=self.use_bias, name=f"{n}_1_conv", dtype=policy
+        self.bn0 = self.batch_norm("0_bn")
+        self.relu0 = self.sublayer(layers.Activation, "0_relu", "relu")
+        self.conv1 = self.sublayer(
+            layers.Conv2D, "1_conv", self.bottleneck_factor * self.growth_rate, 1, use_bias=self.use_bias
         )
-        self.bn1 = layers.BatchNormalization(axis=-1, epsilon=self.epsilon, name=f"{n}_1_bn", dtype=policy)
-        self.relu1 = layers.Activation("relu", name=f"{n}_1_relu", dtype=policy)
-        self.conv2 = layers.Conv2D(
-            self.growth_rate, 3, padding="same", use_bias=self.use_bias, name=f"{n}_2_conv", dtype=policy
-        )
-        self.concat = layers.Concatenate(axis=-1, name=f"{n}_concat", dtype=policy)
+        self.bn1 = self.batch_norm("1_bn")
+        self.relu1 = self.sublayer(layers.Activation, "1_relu", "relu")
+        self.conv2 = self.sublayer(layers.Conv2D, "2_conv", self.growth_rate, 3, padding="same", use_bias=self.use_bias)
+        self.concat = self.sublayer(layers.Concatenate, "concat", axis=-1)
         self.input_spec = keras.InputSpec(ndim=4)
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
-        _known_channels(self, input_shape)
+        known_channels(self, input_shape)
         self.bn0.build(input_shape)
         self.conv1.build(input_shape)
         inner = self.conv1.compute_output_shape(input_shape)
@@ -104,21 +87,9 @@ class DenseLayer(keras.layers.Layer):
         x = self.conv2(x)
         return self.concat([inputs, x])
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "growth_rate": self.growth_rate,
-                "bottleneck_factor": self.bottleneck_factor,
-                "epsilon": self.epsilon,
-                "use_bias": self.use_bias,
-            }
-        )
-        return config
-
 
 @keras.saving.register_keras_serializable(package="zoo")
-class DenseBlock(keras.layers.Layer):
+class DenseBlock(Block):
     """A dense block: `num_layers` `DenseLayer`s, each fed with the concatenation of all before it.
 
     keras.applications' `dense_block`. The layers are named `{name}_block1 ... {name}_block{n}`,
@@ -146,21 +117,23 @@ class DenseBlock(keras.layers.Layer):
     (None, 56, 56, 256)
     """
 
+    config_keys = ("num_layers",) + DenseLayer.config_keys
+
     def __init__(self, num_layers, growth_rate=32, bottleneck_factor=4, epsilon=1.001e-5, use_bias=False, **kwargs):
         super().__init__(**kwargs)
-        self.num_layers = _positive_int(num_layers, "num_layers")
-        self.growth_rate = _positive_int(growth_rate, "growth_rate")
-        self.bottleneck_factor = _positive_int(bottleneck_factor, "bottleneck_factor")
+        self.num_layers = positive_int(num_layers, "num_layers")
+        self.growth_rate = positive_int(growth_rate, "growth_rate")
+        self.bottleneck_factor = positive_int(bottleneck_factor, "bottleneck_factor")
         self.epsilon = float(epsilon)
         self.use_bias = bool(use_bias)
         self.dense_layers = [
-            DenseLayer(
+            self.sublayer(
+                DenseLayer,
+                f"block{i}",
                 self.growth_rate,
                 bottleneck_factor=self.bottleneck_factor,
                 epsilon=self.epsilon,
                 use_bias=self.use_bias,
-                name=f"{self.name}_block{i}",
-                dtype=self.dtype_policy,
             )
             for i in range(1, self.num_layers + 1)
         ]
@@ -168,7 +141,7 @@ class DenseBlock(keras.layers.Layer):
 
     def build(self, input_shape):
         shape = tuple(input_shape)
-        _known_channels(self, shape)
+        known_channels(self, shape)
         for layer in self.dense_layers:
             layer.build(shape)
             shape = layer.compute_output_shape(shape)
@@ -185,22 +158,9 @@ class DenseBlock(keras.layers.Layer):
             x = layer(x, training=training)
         return x
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "num_layers": self.num_layers,
-                "growth_rate": self.growth_rate,
-                "bottleneck_factor": self.bottleneck_factor,
-                "epsilon": self.epsilon,
-                "use_bias": self.use_bias,
-            }
-        )
-        return config
-
 
 @keras.saving.register_keras_serializable(package="zoo")
-class TransitionBlock(keras.layers.Layer):
+class TransitionBlock(Block):
     """A DenseNet transition: batch norm, ReLU, 1x1 convolution to `int(channels * reduction)`
     channels, 2x2 average pooling with stride 2.
 
@@ -227,6 +187,8 @@ class TransitionBlock(keras.layers.Layer):
     (None, 28, 28, 128)
     """
 
+    config_keys = ("reduction", "epsilon", "use_bias")
+
     def __init__(self, reduction=0.5, epsilon=1.001e-5, use_bias=False, **kwargs):
         super().__init__(**kwargs)
         reduction = float(reduction)
@@ -235,11 +197,10 @@ class TransitionBlock(keras.layers.Layer):
         self.reduction = reduction
         self.epsilon = float(epsilon)
         self.use_bias = bool(use_bias)
-        n, policy = self.name, self.dtype_policy
-        self.bn = layers.BatchNormalization(axis=-1, epsilon=self.epsilon, name=f"{n}_bn", dtype=policy)
-        self.relu = layers.Activation("relu", name=f"{n}_relu", dtype=policy)
+        self.bn = self.batch_norm("bn")
+        self.relu = self.sublayer(layers.Activation, "relu", "relu")
         self.conv = None
-        self.pool = layers.AveragePooling2D(2, strides=2, name=f"{n}_pool", dtype=policy)
+        self.pool = self.sublayer(layers.AveragePooling2D, "pool", 2, strides=2)
         self.input_spec = keras.InputSpec(ndim=4)
 
     def _out_channels(self, in_channels):
@@ -247,7 +208,7 @@ class TransitionBlock(keras.layers.Layer):
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
-        channels = _known_channels(self, input_shape)
+        channels = known_channels(self, input_shape)
         for size in input_shape[1:3]:
             if size is not None and size < 2:
                 raise ValueError(
@@ -256,9 +217,7 @@ class TransitionBlock(keras.layers.Layer):
                 )
         self.bn.build(input_shape)
         if self.conv is None:
-            self.conv = layers.Conv2D(
-                self._out_channels(channels), 1, use_bias=self.use_bias, name=f"{self.name}_conv", dtype=self.dtype_policy
-            )
+            self.conv = self.sublayer(layers.Conv2D, "conv", self._out_channels(channels), 1, use_bias=self.use_bias)
         self.conv.build(input_shape)
         self.built = True
 
@@ -271,8 +230,3 @@ class TransitionBlock(keras.layers.Layer):
     def call(self, inputs, training=None):
         x = self.relu(self.bn(inputs, training=training))
         return self.pool(self.conv(x))
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"reduction": self.reduction, "epsilon": self.epsilon, "use_bias": self.use_bias})
-        return config

@@ -10,24 +10,14 @@ Sub-layers are named from the module's name, after the Caffe SqueezeNet layers (
 "fire2_expand3x3_relu" and "fire2_concat".
 """
 
-import operator
-
 import keras
 from keras import layers
 
-
-def _positive_int(value, what):
-    try:
-        valid = not isinstance(value, bool) and operator.index(value) >= 1
-    except TypeError:
-        valid = False
-    if not valid:
-        raise ValueError(f"{what} must be an int >= 1, got {value!r}.")
-    return operator.index(value)
+from layers._blocks import Block, positive_int
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class FireModule(keras.layers.Layer):
+class FireModule(Block):
     """SqueezeNet's fire module: a 1x1 squeeze convolution feeding 1x1 and 3x3 expand convolutions.
 
     Every convolution has a bias and is followed by ReLU; the 3x3 convolution is zero-padded
@@ -54,11 +44,13 @@ class FireModule(keras.layers.Layer):
     (None, 55, 55, 128)
     """
 
+    config_keys = ("squeeze_filters", "expand1x1_filters", "expand3x3_filters")
+
     def __init__(self, squeeze_filters, expand1x1_filters, expand3x3_filters, **kwargs):
         super().__init__(**kwargs)
-        self.squeeze_filters = _positive_int(squeeze_filters, "squeeze_filters")
-        self.expand1x1_filters = _positive_int(expand1x1_filters, "expand1x1_filters")
-        self.expand3x3_filters = _positive_int(expand3x3_filters, "expand3x3_filters")
+        self.squeeze_filters = positive_int(squeeze_filters, "squeeze_filters")
+        self.expand1x1_filters = positive_int(expand1x1_filters, "expand1x1_filters")
+        self.expand3x3_filters = positive_int(expand3x3_filters, "expand3x3_filters")
         prefix = f"{self.name}_"
         self.squeeze = layers.Conv2D(self.squeeze_filters, 1, name=f"{prefix}squeeze1x1")
         self.squeeze_relu = layers.ReLU(name=f"{prefix}squeeze1x1_relu")
@@ -81,14 +73,3 @@ class FireModule(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (*tuple(input_shape)[:-1], self.expand1x1_filters + self.expand3x3_filters)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "squeeze_filters": self.squeeze_filters,
-                "expand1x1_filters": self.expand1x1_filters,
-                "expand3x3_filters": self.expand3x3_filters,
-            }
-        )
-        return config

@@ -415,6 +415,8 @@ class GINConv(GraphLayer):
         epsilon: the initial (or fixed) eps. Default 0.
         learn_epsilon: train eps. Default True.
         batch_norm: BatchNormalization after each hidden Dense. Default True.
+        batch_norm_momentum: of its moving statistics. Default 0.9 (PyTorch's 0.1 in Keras' terms,
+            as in the paper's code; Keras' 0.99 lags behind when training is short).
         activation: of the hidden layers. Default "relu".
         kernel_initializer, bias_initializer, kernel_regularizer: of the Dense layers.
         validate: check the graph batch on every call (see `validate_graph_batch`).
@@ -445,6 +447,7 @@ class GINConv(GraphLayer):
         epsilon=0.0,
         learn_epsilon=True,
         batch_norm=True,
+        batch_norm_momentum=0.9,
         activation="relu",
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
@@ -454,6 +457,7 @@ class GINConv(GraphLayer):
     ):
         super().__init__(validate=validate, **kwargs)
         self.units = _positive_int(units, "units")
+        self.batch_norm_momentum = float(batch_norm_momentum)
         self.hidden_units = self.units if hidden_units is None else _positive_int(hidden_units, "hidden_units")
         self.mlp_layers = _positive_int(mlp_layers, "mlp_layers")
         self.epsilon_init = float(epsilon)
@@ -476,7 +480,9 @@ class GINConv(GraphLayer):
                 )
             )
             if not last and self.batch_norm:
-                self.mlp.append(layers.BatchNormalization(name=f"{self.name}_mlp{i}_bn"))
+                self.mlp.append(
+                    layers.BatchNormalization(momentum=self.batch_norm_momentum, name=f"{self.name}_mlp{i}_bn")
+                )
             if not last:
                 self.mlp.append(layers.Activation(self.activation, name=f"{self.name}_mlp{i}_act"))
 
@@ -517,6 +523,7 @@ class GINConv(GraphLayer):
             epsilon=self.epsilon_init,
             learn_epsilon=self.learn_epsilon,
             batch_norm=self.batch_norm,
+            batch_norm_momentum=self.batch_norm_momentum,
             activation=keras.activations.serialize(self.activation),
             kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
             bias_initializer=keras.initializers.serialize(self.bias_initializer),

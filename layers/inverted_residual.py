@@ -11,10 +11,10 @@ block's own name: a block named "block_3" holds "block_3_expand", "block_3_expan
 keras.applications weight files load into zoo models by layer name.
 """
 
-import operator
-
 import keras
 from keras import layers
+
+from layers._blocks import Block, positive_int
 
 _EPSILON = 1e-3  # keras.applications MobileNetV2's BatchNormalization settings
 _MOMENTUM = 0.999
@@ -44,18 +44,8 @@ def correct_pad(input_size, kernel_size):
     return tuple(pads)
 
 
-def _positive_int(value, what):
-    try:
-        valid = not isinstance(value, bool) and operator.index(value) >= 1
-    except TypeError:
-        valid = False
-    if not valid:
-        raise ValueError(f"{what} must be an int >= 1, got {value!r}.")
-    return operator.index(value)
-
-
 @keras.saving.register_keras_serializable(package="zoo")
-class InvertedResidual(keras.layers.Layer):
+class InvertedResidual(Block):
     """MobileNetV2's inverted residual block with a linear bottleneck (Sandler et al. 2018).
 
     A 1x1 convolution expands the input's `c` channels to `expansion * c` (skipped when `expansion`
@@ -97,10 +87,12 @@ class InvertedResidual(keras.layers.Layer):
     (None, 28, 28, 32)
     """
 
+    config_keys = ("filters", "expansion", "stride")
+
     def __init__(self, filters, expansion=6, stride=1, **kwargs):
         super().__init__(**kwargs)
-        self.filters = _positive_int(filters, "filters")
-        self.expansion = _positive_int(expansion, "expansion")
+        self.filters = positive_int(filters, "filters")
+        self.expansion = positive_int(expansion, "expansion")
         if stride not in (1, 2) or isinstance(stride, bool):
             raise ValueError(f"stride must be 1 or 2, got {stride!r}.")
         self.stride = int(stride)
@@ -167,8 +159,3 @@ class InvertedResidual(keras.layers.Layer):
             return None if size is None else -(-size // self.stride)
 
         return (input_shape[0], out(input_shape[1]), out(input_shape[2]), self.filters)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"filters": self.filters, "expansion": self.expansion, "stride": self.stride})
-        return config

@@ -1,13 +1,13 @@
 """Normalization layers not in Keras: local response normalization (AlexNet)."""
 
-import operator
-
 import keras
 from keras import ops
 
+from layers._blocks import Block, positive_int
+
 
 @keras.saving.register_keras_serializable(package="zoo")
-class LocalResponseNormalization(keras.layers.Layer):
+class LocalResponseNormalization(Block):
     """Local response normalization across channels (Krizhevsky et al. 2012, section 3.3).
 
     With `a[..., i]` the input at channel `i` and `N` channels, the output is the paper's formula
@@ -48,15 +48,11 @@ class LocalResponseNormalization(keras.layers.Layer):
     (None, 55, 55, 96)
     """
 
+    config_keys = ("size", "alpha", "beta", "k")
+
     def __init__(self, size=5, alpha=1e-4, beta=0.75, k=2.0, **kwargs):
         super().__init__(**kwargs)
-        try:
-            valid = not isinstance(size, bool) and operator.index(size) >= 1
-        except TypeError:
-            valid = False
-        if not valid:
-            raise ValueError(f"size must be an int >= 1 (number of channels), got {size!r}.")
-        self.size = operator.index(size)
+        self.size = positive_int(size, "size", note=" (number of channels)")
         self.alpha = float(alpha)
         self.beta = float(beta)
         self.k = float(k)
@@ -79,8 +75,3 @@ class LocalResponseNormalization(keras.layers.Layer):
             part = padded[..., offset:stop]
             total = part if total is None else total + part
         return inputs / ops.power(self.k + self.alpha * total, self.beta)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"size": self.size, "alpha": self.alpha, "beta": self.beta, "k": self.k})
-        return config

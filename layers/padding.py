@@ -25,6 +25,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from layers._blocks import Block
+
 MODES = ("constant", "reflect", "replicate", "symmetric", "circular")
 
 
@@ -78,10 +80,11 @@ def _slice_axis(x, axis, start, stop):
     return x[(slice(None),) * axis + (slice(start, stop),)]
 
 
-class _PaddingND(keras.layers.Layer):
+class _PaddingND(Block):
     """Shared implementation of `Padding1D/2D/3D`; subclasses set `_rank` (spatial axes)."""
 
     _rank = None
+    config_keys = ("padding", "mode", "constant_value")
 
     def __init__(self, padding=1, mode="constant", constant_value=0.0, **kwargs):
         super().__init__(**kwargs)
@@ -191,13 +194,6 @@ class _PaddingND(keras.layers.Layer):
             if len(parts) > 1:
                 x = ops.concatenate(parts, axis=axis)
         return x
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {"padding": self.padding, "mode": self.mode, "constant_value": self.constant_value}
-        )
-        return config
 
 
 @keras.saving.register_keras_serializable(package="zoo")

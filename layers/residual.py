@@ -29,32 +29,25 @@ exactly as PyTorch's `padding=1` does; TensorFlow's "same" would pad only bottom
 stride is 2 and the size even.
 """
 
-import operator
-
 import keras
 from keras import layers
 
-def _positive_int(value, what):
-    try:
-        valid = not isinstance(value, bool) and operator.index(value) >= 1
-    except TypeError:
-        valid = False
-    if not valid:
-        raise ValueError(f"{what} must be an int >= 1, got {value!r}.")
-    return operator.index(value)
+from layers._blocks import Block, known_channels, positive_int
 
 
-class _ResidualBlock(keras.layers.Layer):
+class _ResidualBlock(Block):
     """Shared part of the residual blocks: the shortcut, the addition, the final ReLU, the config.
 
     Subclasses create their residual branch in `__init__` (`self._residual_layers`, in call order)
     and define `out_channels`.
     """
 
+    config_keys = ("filters", "stride", "projection", "use_bias", "epsilon")
+
     def __init__(self, filters, stride=1, projection="auto", use_bias=False, epsilon=1e-5, **kwargs):
         super().__init__(**kwargs)
-        self.filters = _positive_int(filters, "filters")
-        self.stride = _positive_int(stride, "stride")
+        self.filters = positive_int(filters, "filters")
+        self.stride = positive_int(stride, "stride")
         if not (projection is True or projection is False or projection == "auto"):
             raise ValueError(
                 f"projection must be True (1x1 conv + BN shortcut), False (identity) or 'auto' "
@@ -67,8 +60,8 @@ class _ResidualBlock(keras.layers.Layer):
         self.shortcut_bn = None
         if projection is True:
             self._make_projection()
-        self.add_op = layers.Add(name=f"{self.name}_add", dtype=self.dtype_policy)
-        self.out_relu = layers.Activation("relu", name=f"{self.name}_out", dtype=self.dtype_policy)
+        self.add_op = self.sublayer(layers.Add, "add")
+        self.out_relu = self.sublayer(layers.Activation, "out", "relu")
         self.input_spec = keras.InputSpec(ndim=4)
 
     @property
@@ -76,31 +69,23 @@ class _ResidualBlock(keras.layers.Layer):
         raise NotImplementedError
 
     def _conv(self, filters, kernel_size, suffix, strides=1, padding="valid"):
-        return layers.Conv2D(
-            filters,
-            kernel_size,
-            strides=strides,
-            padding=padding,
-            use_bias=self.use_bias,
-            name=f"{self.name}_{suffix}",
-            dtype=self.dtype_policy,
+        return self.sublayer(
+            layers.Conv2D, suffix, filters, kernel_size, strides=strides, padding=padding, use_bias=self.use_bias
         )
 
-    def _bn(self, suffix):
-        return layers.BatchNormalization(axis=-1, epsilon=self.epsilon, name=f"{self.name}_{suffix}", dtype=self.dtype_policy)
+    def _relu(self, suffix):
+        return self.sublayer(layers.Activation, suffix, "relu")
 
     def _make_projection(self):
         self.shortcut_conv = self._conv(self.out_channels, 1, "0_conv", strides=self.stride)
-        self.shortcut_bn = self._bn("0_bn")
+        self.shortcut_bn = self.batch_norm("0_bn")
 
     def _needs_projection(self, in_channels):
         return self.stride != 1 or in_channels != self.out_channels
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
-        in_channels = input_shape[-1]
-        if in_channels is None:
-            raise ValueError(f"{type(self).__name__} {self.name!r} needs a known number of input channels, got {input_shape}.")
+        in_channels = known_channels(self, input_shape)
         if self.projection == "auto" and self.shortcut_conv is None and self._needs_projection(in_channels):
             # The shortcut's shape is only known now; created once, named as in __init__.
             self._make_projection()
@@ -135,19 +120,6 @@ class _ResidualBlock(keras.layers.Layer):
         for layer in self._residual_layers:
             x = layer(x, training=training) if isinstance(layer, layers.BatchNormalization) else layer(x)
         return self.out_relu(self.add_op([shortcut, x]))
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "filters": self.filters,
-                "stride": self.stride,
-                "projection": self.projection,
-                "use_bias": self.use_bias,
-                "epsilon": self.epsilon,
-            }
-        )
-        return config
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -184,12 +156,12 @@ class BasicBlock(_ResidualBlock):
 
     def __init__(self, filters, stride=1, projection="auto", use_bias=False, epsilon=1e-5, **kwargs):
         super().__init__(filters, stride=stride, projection=projection, use_bias=use_bias, epsilon=epsilon, **kwargs)
-        self.pad1 = layers.ZeroPadding2D(1, name=f"{self.name}_1_pad", dtype=self.dtype_policy)
+        self.pad1 = self.sublayer(layers.ZeroPadding2D, "1_pad", 1)
         self.conv1 = self._conv(self.filters, 3, "1_conv", strides=self.stride)
-        self.bn1 = self._bn("1_bn")
-        self.relu1 = layers.Activation("relu", name=f"{self.name}_1_relu", dtype=self.dtype_policy)
+        self.bn1 = self.batch_norm("1_bn")
+        self.relu1 = self._relu("1_relu")
         self.conv2 = self._conv(self.filters, 3, "2_conv", padding="same")
-        self.bn2 = self._bn("2_bn")
+        self.bn2 = self.batch_norm("2_bn")
         self._residual_layers = [self.pad1, self.conv1, self.bn1, self.relu1, self.conv2, self.bn2]
 
     @property
@@ -231,24 +203,21 @@ class BottleneckBlock(_ResidualBlock):
     (None, 56, 56, 256)
     """
 
+    config_keys = _ResidualBlock.config_keys + ("expansion",)
+
     def __init__(self, filters, stride=1, projection="auto", use_bias=True, epsilon=1.001e-5, expansion=4, **kwargs):
-        self.expansion = _positive_int(expansion, "expansion")
+        self.expansion = positive_int(expansion, "expansion")
         super().__init__(filters, stride=stride, projection=projection, use_bias=use_bias, epsilon=epsilon, **kwargs)
         self.conv1 = self._conv(self.filters, 1, "1_conv", strides=self.stride)
-        self.bn1 = self._bn("1_bn")
-        self.relu1 = layers.Activation("relu", name=f"{self.name}_1_relu", dtype=self.dtype_policy)
+        self.bn1 = self.batch_norm("1_bn")
+        self.relu1 = self._relu("1_relu")
         self.conv2 = self._conv(self.filters, 3, "2_conv", padding="same")
-        self.bn2 = self._bn("2_bn")
-        self.relu2 = layers.Activation("relu", name=f"{self.name}_2_relu", dtype=self.dtype_policy)
+        self.bn2 = self.batch_norm("2_bn")
+        self.relu2 = self._relu("2_relu")
         self.conv3 = self._conv(self.out_channels, 1, "3_conv")
-        self.bn3 = self._bn("3_bn")
+        self.bn3 = self.batch_norm("3_bn")
         self._residual_layers = [self.conv1, self.bn1, self.relu1, self.conv2, self.bn2, self.relu2, self.conv3, self.bn3]
 
     @property
     def out_channels(self):
         return self.expansion * self.filters
-
-    def get_config(self):
-        config = super().get_config()
-        config["expansion"] = self.expansion
-        return config

@@ -191,6 +191,7 @@ class CausalDilatedResidualBlock(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs, training=None, mask=None):
+        inputs = ops.copy(inputs)  # without the Keras mask, which the convolutions do not take
         y = inputs
         for layer in self.branch:
             y = layer(y, training=training) if isinstance(layer, layers.Dropout) else layer(y)

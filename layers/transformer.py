@@ -14,6 +14,8 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from layers._blocks import Block
+
 
 def _positive_int(value, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -28,8 +30,15 @@ def _rate(value, what: str) -> float:
     return value
 
 
+def _known_dim(layer, input_shape) -> int:
+    dim = input_shape[-1]
+    if dim is None:
+        raise ValueError(f"{layer.name}: the last axis (dim) of the input must be known, got {tuple(input_shape)}")
+    return dim
+
+
 @keras.saving.register_keras_serializable(package="zoo")
-class PatchEmbedding(keras.layers.Layer):
+class PatchEmbedding(Block):
     """Cut an image into non-overlapping patches and project each to a `dim`-vector token.
 
     A `patch_size` x `patch_size` convolution with stride `patch_size` (the linear projection E of
@@ -58,6 +67,8 @@ class PatchEmbedding(keras.layers.Layer):
     >>> PatchEmbedding(768, patch_size=16, name="patch_embed")(x).shape
     (None, 196, 768)
     """
+
+    config_keys = ("dim", "patch_size", "kernel_initializer", "bias_initializer")
 
     def __init__(self, dim, patch_size=16, kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
         super().__init__(**kwargs)
@@ -94,21 +105,9 @@ class PatchEmbedding(keras.layers.Layer):
         n = None if h is None or w is None else (h // self.patch_size) * (w // self.patch_size)
         return (input_shape[0], n, self.dim)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "dim": self.dim,
-                "patch_size": self.patch_size,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-            }
-        )
-        return config
-
 
 @keras.saving.register_keras_serializable(package="zoo")
-class ClassToken(keras.layers.Layer):
+class ClassToken(Block):
     """Prepend one learned token (ViT's x_class, BERT's [CLS]) to every sequence of the batch.
 
     Args:
@@ -128,15 +127,15 @@ class ClassToken(keras.layers.Layer):
     (None, 197, 768)
     """
 
+    config_keys = ("initializer",)
+
     def __init__(self, initializer="zeros", **kwargs):
         super().__init__(**kwargs)
         self.initializer = keras.initializers.get(initializer)
         self.input_spec = keras.InputSpec(ndim=3)
 
     def build(self, input_shape):
-        dim = input_shape[-1]
-        if dim is None:
-            raise ValueError(f"{self.name}: the last axis (dim) of the input must be known, got {tuple(input_shape)}")
+        dim = _known_dim(self, input_shape)
         self.token = self.add_weight(shape=(1, 1, dim), initializer=self.initializer, name="token")
 
     def call(self, inputs):
@@ -148,14 +147,9 @@ class ClassToken(keras.layers.Layer):
         n = input_shape[1]
         return (input_shape[0], None if n is None else n + 1, input_shape[2])
 
-    def get_config(self):
-        config = super().get_config()
-        config.update({"initializer": keras.initializers.serialize(self.initializer)})
-        return config
-
 
 @keras.saving.register_keras_serializable(package="zoo")
-class PositionEmbedding(keras.layers.Layer):
+class PositionEmbedding(Block):
     """Add a learned position embedding (ViT's E_pos) to a sequence of tokens.
 
     The embedding is one [1, length, dim] weight. By default `length` is the number of tokens of
@@ -181,6 +175,8 @@ class PositionEmbedding(keras.layers.Layer):
     (None, 197, 768)
     """
 
+    config_keys = ("length", "initializer")
+
     def __init__(self, length=None, initializer=None, **kwargs):
         super().__init__(**kwargs)
         self.length = None if length is None else _positive_int(length, "length")
@@ -190,9 +186,7 @@ class PositionEmbedding(keras.layers.Layer):
         self.input_spec = keras.InputSpec(ndim=3)
 
     def build(self, input_shape):
-        tokens, dim = input_shape[1], input_shape[2]
-        if dim is None:
-            raise ValueError(f"{self.name}: the last axis (dim) of the input must be known, got {tuple(input_shape)}")
+        tokens, dim = input_shape[1], _known_dim(self, input_shape)
         length = self.length
         if length is None:
             if tokens is None:
@@ -217,14 +211,9 @@ class PositionEmbedding(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update({"length": self.length, "initializer": keras.initializers.serialize(self.initializer)})
-        return config
-
 
 @keras.saving.register_keras_serializable(package="zoo")
-class TransformerEncoderBlock(keras.layers.Layer):
+class TransformerEncoderBlock(Block):
     """One pre-norm transformer encoder block (ViT, Dosovitskiy et al. 2021, equations 2-3).
 
         x = x + Dropout(MHSA(LN1(x)))
@@ -271,6 +260,16 @@ class TransformerEncoderBlock(keras.layers.Layer):
     (None, 197, 768)
     """
 
+    config_keys = (
+        "num_heads",
+        "mlp_dim",
+        "dropout",
+        "attention_dropout",
+        "layer_norm_epsilon",
+        "kernel_initializer",
+        "bias_initializer",
+    )
+
     def __init__(
         self,
         num_heads,
@@ -293,11 +292,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
         self.supports_masking = True
         self.input_spec = keras.InputSpec(ndim=3)
 
-        name = self.name
-        init = {
-            "kernel_initializer": self.kernel_initializer,
-            "bias_initializer": self.bias_initializer,
-        }
+        name, init = self.name, self._initializers()
         self.ln1 = layers.LayerNormalization(epsilon=self.layer_norm_epsilon, name=f"{name}_ln1")
         # MultiHeadAttention needs key_dim (dim // num_heads): created in build, once dim is known.
         self.attn = None
@@ -309,15 +304,10 @@ class TransformerEncoderBlock(keras.layers.Layer):
         self.mlp_drop2 = layers.Dropout(self.dropout, name=f"{name}_mlp_drop2")
 
     def build(self, input_shape):
-        dim = input_shape[-1]
-        if dim is None:
-            raise ValueError(f"{self.name}: the last axis (dim) of the input must be known, got {tuple(input_shape)}")
+        dim = _known_dim(self, input_shape)
         if dim % self.num_heads:
             raise ValueError(f"{self.name}: dim={dim} is not divisible by num_heads={self.num_heads}")
-        init = {
-            "kernel_initializer": self.kernel_initializer,
-            "bias_initializer": self.bias_initializer,
-        }
+        init = self._initializers()
         self.attn = layers.MultiHeadAttention(
             num_heads=self.num_heads,
             key_dim=dim // self.num_heads,
@@ -332,6 +322,9 @@ class TransformerEncoderBlock(keras.layers.Layer):
         self.ln2.build(shape)
         self.mlp_fc1.build(shape)
         self.mlp_fc2.build(shape[:-1] + (self.mlp_dim,))
+
+    def _initializers(self):
+        return {"kernel_initializer": self.kernel_initializer, "bias_initializer": self.bias_initializer}
 
     def _masks(self, attention_mask, mask):
         """(value_mask [b, n] or None, attention_mask [b, n, n] or None) for MultiHeadAttention."""
@@ -374,18 +367,3 @@ class TransformerEncoderBlock(keras.layers.Layer):
 
     def compute_mask(self, inputs, mask=None):
         return mask
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "num_heads": self.num_heads,
-                "mlp_dim": self.mlp_dim,
-                "dropout": self.dropout,
-                "attention_dropout": self.attention_dropout,
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-            }
-        )
-        return config

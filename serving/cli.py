@@ -78,15 +78,12 @@ def make_parser(prog: str = "python -m serving") -> argparse.ArgumentParser:
 
 
 def _monitoring_path(args):
-    from serving.config import PROMETHEUS_DEFAULT_PATH, read_monitoring_config
+    """Where metrics are served: the monitoring config's path, None when it disables them, else the default."""
+    from serving.config import PROMETHEUS_DEFAULT_PATH, prometheus_path, read_monitoring_config
 
     if not args.monitoring_config_file:
         return PROMETHEUS_DEFAULT_PATH
-    config = read_monitoring_config(args.monitoring_config_file)
-    prometheus = config.prometheus_config
-    if not prometheus.enable:
-        return None
-    return prometheus.path or PROMETHEUS_DEFAULT_PATH
+    return prometheus_path(read_monitoring_config(args.monitoring_config_file))
 
 
 class _ModelsDirWatcher:

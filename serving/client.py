@@ -664,8 +664,7 @@ class Client:
 
     def metadata(self, model: str, version: int | None = None, label: str | None = None) -> dict:
         """{"model_spec": {...}, "signature_def": {name: {"method_name", "inputs", "outputs"}}}; never cached."""
-        with self._lock:
-            self._signatures.pop((model, version, label), None)
+        self.forget(model, version, label)
         signatures = self.signatures(model, version, label)
         return {"model_spec": {"name": model, "version": version, "version_label": label},
                 "signature_def": {name: s.to_dict() for name, s in signatures.items()}}
@@ -699,17 +698,16 @@ class Client:
 
     def predict_request(self, model, inputs, version=None, signature=None, label=None, output_filter=()):
         """Build the PredictRequest `predict` sends (inputs adapted to the signature)."""
-        signatures = None
-        needs_signature = not isinstance(inputs, Mapping) or _has_ragged(inputs) or _is_graph(inputs)
-        if needs_signature:
-            signatures = self.signatures(model, version, label)
-        if signatures is not None:
-            signature = pick_signature(signatures, inputs, requested=signature)
-        sig = signatures.get(signature or "serving_default") if signatures is not None else None
-        if signatures is not None and sig is None:
+        signatures = self.signatures(model, version, label)  # cached: names, dtypes, shapes
+        signature = pick_signature(signatures, inputs, requested=signature)
+        sig = signatures.get(signature)
+        if sig is None:
             raise ServingError(grpc.StatusCode.FAILED_PRECONDITION,
-                               f"Serving signature name: \"{signature}\" not found in signature def")
-        arrays = adapt_inputs(inputs, sig)
+                               f'Serving signature key "{signature}" not found.')
+        try:
+            arrays = adapt_inputs(inputs, sig)
+        except (ValueError, TypeError) as exc:
+            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
         request = predict_pb2.PredictRequest(output_filter=list(output_filter or ()))
         _model_spec(request.model_spec, model, version, label, signature)
         for name, array in arrays.items():
@@ -729,7 +727,17 @@ class Client:
         signature taking a single string tensor is chosen.
         """
         request = self.predict_request(model, inputs, version, signature, label, output_filter)
-        return self._outputs(self._call(self.prediction.Predict, request, timeout))
+        try:
+            return self._outputs(self._call(self.prediction.Predict, request, timeout))
+        except ServingError as exc:
+            if exc.code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION):
+                self.forget(model, version, label)  # the model may have changed: fetch its signatures again
+            raise
+
+    def forget(self, model: str, version=None, label=None) -> None:
+        """Drop the cached signatures of a model (they are fetched again on the next call)."""
+        with self._lock:
+            self._signatures.pop((model, version, label), None)
 
     def predict_async(self, model: str, inputs, version=None, signature=None, label=None, output_filter=(),
                       timeout=None) -> concurrent.futures.Future:

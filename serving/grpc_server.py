@@ -11,7 +11,7 @@ Two layers:
   `ServingError` (gRPC code + TF Serving's message) out on failure. It looks the servable up in the
   `ModelManager`, holds it for the duration of the call (so an unload waits for it), runs Predict
   through the `Batcher` when batching is on and the signature is batchable, and echoes the effective
-  model_spec (name, version served, signature name; the version label when one was asked for).
+  model_spec (name, the version served - also for a request by label - and the signature name).
   The gateway (serving.gateway.Gateway) has the same methods and forwards to an upstream instead.
 - `Server`: a grpc.server with the two servicers over a backend, the grpc.health.v1 health service
   (one status per model: SERVING while a version is available), server reflection, bearer-token
@@ -85,9 +85,7 @@ def _spec_args(spec):
 
 def _echo(out_spec, in_spec, servable, signature_name: str | None):
     out_spec.name = servable.name
-    out_spec.version.value = int(servable.version)
-    if in_spec.version_label:
-        out_spec.version_label = in_spec.version_label
+    out_spec.version.value = int(servable.version)  # version and version_label are a oneof: the version wins
     if signature_name is not None:
         out_spec.signature_name = signature_name
 
@@ -262,6 +260,7 @@ class ModelServer:
         response = get_model_status_pb2.GetModelStatusResponse()
         for status in self.manager.status(name, version):
             entry = response.model_version_status.add(version=int(status.version), state=int(status.state))
+            entry.status.SetInParent()  # error_code OK, printed as TF Serving prints it
             if status.error is not None:
                 entry.status.error_code = _code_number(status.error.code)
                 entry.status.error_message = status.error.message
@@ -452,6 +451,9 @@ class Server:
             log.debug("model names unavailable", exc_info=True)
         serving = health_pb2.HealthCheckResponse.SERVING
         not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in getattr(self, "_health_names", set()) - names:  # removed by a config reload
+            self.health.set(name, health_pb2.HealthCheckResponse.SERVICE_UNKNOWN)
+        self._health_names = names
         for name in names:
             available = True
             if self.manager is not None:
@@ -467,6 +469,12 @@ class Server:
             self.health.set(service, serving)
         if self.manager is not None:
             self.manager.add_listener(self._on_state)
+            for name in self.manager.model_names():  # the states reached before start
+                try:
+                    for status in self.manager.status(name):
+                        self.metrics.set_model_state(name, status.version, status.state)
+                except ServingError:
+                    pass
         self._update_health()
         self._grpc.start()
         if self.rest_api_port is not None:

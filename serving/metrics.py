@@ -28,7 +28,7 @@ import threading
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 # TF Serving's latency buckets are exponential in microseconds (10 us .. ~ 60 s).
-LATENCY_BUCKETS_US = tuple(10 * 1.8 ** i for i in range(27))
+LATENCY_BUCKETS_US = tuple(float(f"{10 * 1.8 ** i:.3g}") for i in range(27))
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 

@@ -22,10 +22,11 @@ Interface:
         Checks before running (INVALID_ARGUMENT, naming the input):
           missing / extra inputs  ("input size does not match signature: ... Sent extra: {..}.
                                     Missing but required: {..}." as TF Serving),
-          dtype ("input 'x' has dtype float64 ... expects float32"; ints/floats widening is not
-                 guessed: the exact dtype is required, except Python lists/scalars, which are
-                 converted to the signature's dtype),
-          rank and known sizes ("input 'x' has shape (2, 5) ... expects (-1, 8, 8, 1)");
+          dtype ("input 'x': expects dtype float32 but float64 is provided"; the exact dtype is
+                 required for numpy arrays and tensors, while Python lists / scalars are converted
+                 to the signature's dtype),
+          rank and known sizes ("input 'x': expects shape [-1,8,8,1] (-1: any size) but shape
+                 [2,5] is provided");
         output_filter: names of outputs to return (unknown name: INVALID_ARGUMENT); empty = all.
         Errors raised by the graph itself become ServingError with the TF error's code.
         Outputs are numpy arrays; string tensors come back as dtype=object arrays of bytes.
@@ -38,6 +39,7 @@ Interface:
         method_name to be tensorflow/serving/classify. Was: ..."); unknown name: INVALID_ARGUMENT
         "No signature was found with the name: x".
     servable.assets_extra_dir -> str                 # path/assets.extra (may not exist)
+    servable.assets_extra -> dict[str, str]          # {file name: path} of the files in assets.extra
     servable.card -> dict | None                     # assets.extra/model_card.json
     servable.class_names -> list[str] | None         # assets.extra/class_names.txt (one per line)
     servable.warmup_requests() -> list[prediction_log_pb2.PredictionLog]   # assets.extra/tf_serving_warmup_requests
@@ -296,7 +298,9 @@ class Servable:
                 errors.from_tf_error(error).code, f"Failed to load SavedModel at {self.path}: {error.message}"
             ) from None
         except Exception as error:  # noqa: BLE001 - anything the loader raises is a load failure
-            raise errors.internal(f"Failed to load SavedModel at {self.path}: {type(error).__name__}: {error}") from None
+            raise errors.internal(
+                f"Failed to load SavedModel at {self.path}: {type(error).__name__}: {error}"
+            ) from None
         self._loaded = loaded
         self._functions = dict(loaded.signatures)
         self.signatures = {
@@ -443,7 +447,9 @@ class Servable:
         if values.ndim == 2 and values.shape[1] == 1:
             values = values[:, 0]
         if values.ndim != 1:
-            raise errors.invalid_argument(f"Expected output Tensor shape to be [batch_size] or [batch_size, 1], got {list(values.shape)}")
+            raise errors.invalid_argument(
+                f"Expected output Tensor shape to be [batch_size] or [batch_size, 1], got {list(values.shape)}"
+            )
         return values.astype(np.float32, copy=False)
 
     # ---- assets.extra
@@ -451,6 +457,15 @@ class Servable:
     @property
     def assets_extra_dir(self) -> str:
         return os.path.join(self.path, ASSETS_EXTRA)
+
+    @property
+    def assets_extra(self) -> dict:
+        """{file name: path} of the files in assets.extra (empty when there is none)."""
+        folder = self.assets_extra_dir
+        if not os.path.isdir(folder):
+            return {}
+        return {name: os.path.join(folder, name) for name in sorted(os.listdir(folder))
+                if os.path.isfile(os.path.join(folder, name))}
 
     def _read_card(self):
         path = Path(self.assets_extra_dir) / CARD_FILE
@@ -529,9 +544,8 @@ class Servable:
                 else:
                     raise errors.unimplemented(f"warmup: unsupported PredictionLog type {kind!r}")
             except ServingError as error:
-                raise ServingError(
-                    error.code, f"warmup request {count + 1} of {self.name} version {self.version} failed: {error.message}"
-                ) from None
+                what = f"warmup request {count + 1} of {self.name} version {self.version}"
+                raise ServingError(error.code, f"{what} failed: {error.message}") from None
             count += 1
         return count
 

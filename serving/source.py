@@ -7,21 +7,24 @@ else (e.g. the temporary `.tmp-...` folders `zoo.export` writes into before rena
 Interface:
 
     VersionPolicy.latest(n=1) / VersionPolicy.all() / VersionPolicy.specific(versions)
-    VersionPolicy.from_proto(model_config_pb2 ... FileSystemStoragePathSourceConfig.ServableVersionPolicy)
+    VersionPolicy.from_proto(ModelConfig.model_version_policy) / policy.to_proto()   # ServableVersionPolicy
     policy.select(available: Iterable[int]) -> list[int]        # sorted ascending
     policy.kind -> "latest" | "all" | "specific"; policy.num_versions; policy.versions
 
-    list_versions(base_path) -> dict[int, str]                  # version -> directory path, on disk now
-
+    list_versions(base_path) -> dict[int, str] | None           # version -> folder on disk now; None
+                                                                # when base_path is not a folder
     ModelSource(name, base_path, policy=VersionPolicy.latest())
-    source.poll() -> dict[int, str]                             # the versions to serve now (policy applied)
+    source.poll() -> dict[int, str] | None                      # the versions to serve now (policy
+                                                                # applied); None: base path missing
     source.missing_specific() -> list[int]                      # specific versions asked for, not on disk
 
     FileSystemSource(callback, poll_wait_seconds=1.0)
         callback(name: str, versions: dict[int, str]) is called with the aspired versions of each
-        model after every poll (also when unchanged: the manager treats it as idempotent).
+        model after every poll (also when unchanged: the manager treats it as idempotent); not
+        for a model whose base path is missing (what is loaded stays), but with {} for an existing
+        base path without versions (everything is unloaded), as TF Serving.
     fs.set_models(list[ModelSource])                            # replace the watched models (reload config)
-    fs.poll_once()                                              # one synchronous poll of every model
+    fs.poll_once() -> {name: versions or None}                  # one synchronous poll of every model
     fs.start() / fs.stop()                                      # background thread polling every
                                                                 # poll_wait_seconds (<= 0: poll once at start only)
 

@@ -20,6 +20,7 @@ from zoo.errors import (  # noqa: E402
     ZooError,
 )
 from zoo.pretrained import preprocess_input  # noqa: E402
+from zoo.export import export  # noqa: E402
 from zoo.finetune import freeze, reset_head, unfreeze  # noqa: E402
 from zoo.training import evaluate, fit  # noqa: E402
 from zoo.registry import card, is_model, list_models, register, register_model  # noqa: E402
@@ -30,6 +31,7 @@ __all__ = [
     "build",
     "fit",
     "evaluate",
+    "export",
     "freeze",
     "unfreeze",
     "reset_head",

@@ -1,4 +1,4 @@
-"""The `zoo` command line: `zoo list`, `zoo info`, `zoo train`, `zoo demo`.
+"""The `zoo` command line: `zoo list`, `zoo info`, `zoo train`, `zoo demo`, `zoo serve`.
 
 Every command reads the one registry (zoo.registry); none keeps its own list of names.
 """
@@ -58,6 +58,13 @@ def cmd_demo(args) -> int:
     run_demo(model_name=args.model, epochs=args.epochs, data=args.data, batch_size=args.batch_size,
              verbose=0 if args.quiet else 2)
     return 0
+
+
+def cmd_serve(args) -> int:
+    """`zoo serve MODELS_DIR [flags]`: the model server of `serving` (it never imports zoo's training code)."""
+    from serving.cli import main as serve_main
+
+    return serve_main(([args.models_dir] if args.models_dir else []) + list(args.flags), prog="zoo serve")
 
 
 def cmd_train(args) -> int:
@@ -137,10 +144,21 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="a digits.csv.gz file (default: scikit-learn's bundled copy)")
     p.add_argument("--quiet", action="store_true", help="no line per epoch")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("serve", help="serve SavedModels over gRPC/REST (python -m serving --help for the flags)",
+                       add_help=False)
+    p.add_argument("models_dir", nargs="?", help="serve every sub-folder <name>/<version>/ of this folder")
+    p.add_argument("flags", nargs=argparse.REMAINDER, help="tensorflow_model_server's flags, e.g. --port=8500")
+    p.set_defaults(func=cmd_serve)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["serve"]:  # every flag (and --help) belongs to serving.cli
+        from serving.cli import main as serve_main
+
+        return serve_main(argv[1:], prog="zoo serve")
     args = make_parser().parse_args(argv)
     try:
         return args.func(args)

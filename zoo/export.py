@@ -229,7 +229,7 @@ def _is_sequence_input(facts: _ModelFacts) -> bool:
 # preprocessing of image bytes
 
 
-def _preprocessing_fn(preprocessing, card: dict):
+def _preprocessing_fn(preprocessing, card: dict, channels: int | None = None):
     """(description, fn) where fn maps float32 [batch, H, W, C] in 0..255 to the model input."""
     if callable(preprocessing):
         return getattr(preprocessing, "__name__", "callable"), preprocessing
@@ -251,6 +251,11 @@ def _preprocessing_fn(preprocessing, card: dict):
         return mode, lambda x: x / 255.0
     if mode == "raw":
         return mode, lambda x: x
+    if mode in ("caffe", "torch") and channels not in (None, 3):
+        raise InvalidArgumentError(
+            f"preprocessing {preprocessing!r} ({mode}: ImageNet channel means) needs RGB inputs, the model takes "
+            f"{channels} channel(s); use 'unit', 'tf', 'raw' or a callable"
+        )
 
     def imagenet(x, mode=mode):
         from keras.applications import imagenet_utils
@@ -453,19 +458,24 @@ def _warmup_logs(warmup, facts: _ModelFacts, model_name: str) -> list:
             f"or a list of them; got {type(warmup).__name__}"
         )
     if len(items) > MAX_WARMUP_RECORDS:
-        raise InvalidArgumentError(f"at most {MAX_WARMUP_RECORDS} warmup requests (TF Serving's limit), got {len(items)}")
+        raise InvalidArgumentError(
+            f"at most {MAX_WARMUP_RECORDS} warmup requests (TF Serving's limit), got {len(items)}"
+        )
     logs = []
     for item in items:
         if isinstance(item, prediction_log_pb2.PredictionLog):
             logs.append(item)
             continue
         if not isinstance(item, dict):
-            raise InvalidArgumentError(f"a warmup request must be a dict of inputs or a PredictionLog, got {type(item).__name__}")
+            raise InvalidArgumentError(
+                f"a warmup request must be a dict of inputs or a PredictionLog, got {type(item).__name__}"
+            )
         unknown = sorted(set(item) - set(facts.input_specs))
         missing = sorted(set(facts.input_specs) - set(item))
         if unknown or missing:
             raise InvalidArgumentError(
-                f"warmup request inputs must be exactly {sorted(facts.input_specs)}: unknown {unknown}, missing {missing}"
+                f"warmup request inputs must be exactly {sorted(facts.input_specs)}: "
+                f"unknown {unknown}, missing {missing}"
             )
         request = predict_pb2.PredictRequest()
         request.model_spec.name = model_name
@@ -557,7 +567,8 @@ def export(
         )
     preprocessing_name, preprocess = (None, None)
     if _is_image_input(facts):
-        preprocessing_name, preprocess = _preprocessing_fn(preprocessing, facts.card)
+        channels = next(iter(facts.input_specs.values())).shape[-1]
+        preprocessing_name, preprocess = _preprocessing_fn(preprocessing, facts.card, channels)
     elif preprocessing is not None:
         raise InvalidArgumentError(
             f"preprocessing applies to image models (the serving_bytes signature); {model.name!r} is a "
@@ -568,9 +579,12 @@ def export(
     base.mkdir(parents=True, exist_ok=True)
     tmp = base / f"{TMP_PREFIX}{version}-{uuid.uuid4().hex[:8]}"
     try:
+        tmp.mkdir()
         _write(model, facts, tmp, names, preprocess, preprocessing_name, logs, version)
         if final.exists():  # appeared while we were writing
-            raise VersionExistsError(f"version {version} of {os.fspath(base)!r} appeared during the export; not overwritten")
+            raise VersionExistsError(
+                f"version {version} of {os.fspath(base)!r} appeared during the export; not overwritten"
+            )
         os.rename(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -579,22 +593,8 @@ def export(
 
 
 def _write(model, facts, tmp: Path, class_names, preprocess, preprocessing_name, logs, version) -> None:
-    functions = _build_functions(model, facts, class_names, preprocess)
-    concrete = {name: fn.get_concrete_function() for name, (fn, _) in functions.items()}
-
-    # The root tracks the captured tf.Variables themselves, once each, and the functions.
-    root = tf.Module()
-    seen, variables = set(), []
-    for fn in concrete.values():
-        for variable in fn.variables:
-            if id(variable) not in seen:
-                seen.add(id(variable))
-                variables.append(variable)
-    root.model_variables = variables
-    for name, (fn, _) in functions.items():
-        setattr(root, name, fn)
-    tf.saved_model.save(root, os.fspath(tmp), signatures=concrete)
-    _set_method_names(tmp, {name: method for name, (_, method) in functions.items()})
+    """Write the version into the (existing, empty) folder `tmp`: assets.extra first, then the SavedModel."""
+    functions = _build_functions(model, facts, class_names, preprocess)  # not traced yet
 
     extra = tmp / ASSETS_EXTRA
     extra.mkdir()
@@ -622,6 +622,21 @@ def _write(model, facts, tmp: Path, class_names, preprocess, preprocessing_name,
         with tf.io.TFRecordWriter(os.fspath(extra / WARMUP_FILE)) as writer:
             for log in logs:
                 writer.write(log.SerializeToString())
+
+    concrete = {name: fn.get_concrete_function() for name, (fn, _) in functions.items()}
+    # The root tracks the captured tf.Variables themselves, once each, and the functions.
+    root = tf.Module()
+    seen, variables = set(), []
+    for fn in concrete.values():
+        for variable in fn.variables:
+            if id(variable) not in seen:
+                seen.add(id(variable))
+                variables.append(variable)
+    root.model_variables = variables
+    for name, (fn, _) in functions.items():
+        setattr(root, name, fn)
+    tf.saved_model.save(root, os.fspath(tmp), signatures=concrete)
+    _set_method_names(tmp, {name: method for name, (_, method) in functions.items()})
 
 
 def _json_default(value):

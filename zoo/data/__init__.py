@@ -14,7 +14,7 @@ from zoo.data.graphs import (
 )
 from zoo.data.text import text_dataset, text_vectorizer, tokenize
 from zoo.data.tfgnn_interop import from_graph_tensor, to_graph_tensor
-from zoo.data.timeseries import TimeSeriesData, TsFormatError, load_ts, pad_sequences, timeseries_dataset
+from zoo.data.timeseries import TimeSeriesData, TsFormatError, load_ts, pad_sequences, standardize, timeseries_dataset
 
 __all__ = [
     "from_edge_list",
@@ -31,6 +31,7 @@ __all__ = [
     "load_digits",
     "load_ts",
     "pad_sequences",
+    "standardize",
     "text_dataset",
     "text_vectorizer",
     "timeseries_dataset",

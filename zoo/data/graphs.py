@@ -18,7 +18,8 @@ Input for users: `from_edge_list(edges, ...)` and `from_networkx(graph, ...)` (n
 not needed to import this module).
 
 Batching: `merge_graphs(graphs)` (NumPy, one batch) and `graph_dataset(graphs, labels, batch_size=...)`
-(a `tf.data` pipeline: ragged batching of the graphs, then a merge that adds the offsets), whose
+(a `tf.data` pipeline: batches of graph indices, then a gather of those graphs from ragged
+tensors and a merge that adds the offsets), whose
 elements `fit`, `evaluate` and `predict` of the graph models take as they are.
 """
 
@@ -276,11 +277,12 @@ def graph_dataset(graphs, labels=None, *, batch_size: int = 32, shuffle: bool = 
                   drop_remainder: bool = False, repeat: bool = False):
     """A `tf.data.Dataset` of graph batches (many graphs merged into one batch with offsets).
 
-    The pipeline holds the graphs as ragged tensors, (optionally) shuffles them, groups them with
-    `ragged_batch(batch_size)` and merges each group with a `map`: nodes and edges concatenated,
-    each graph's node offset added to its edge ids, `node_graph_ids` numbering the graphs of the
-    batch 0..B-1. N and E vary from batch to batch (the element spec has None sizes), so a model
-    traces once.
+    The pipeline holds all graphs as ragged tensors ([G, (n), F] nodes, [G, (e), 2] edges), and
+    runs over graph indices: (optionally) shuffled, grouped into batches of `batch_size`, then one
+    `map` gathers the graphs of each batch and merges them: nodes and edges concatenated, each
+    graph's node offset added to its edge ids, `node_graph_ids` numbering the graphs of the batch
+    0..B-1. N and E vary from batch to batch (the element spec has None sizes), so a model traces
+    once. The graphs are held in memory (as constants of the pipeline).
 
     Args:
         graphs: a list of graph dicts (`node_features`, `edge_index`, optional `edge_features`).
@@ -311,17 +313,19 @@ def graph_dataset(graphs, labels=None, *, batch_size: int = 32, shuffle: bool = 
         labels = np.asarray(labels)
         if len(labels) != len(graphs):
             raise InvalidArgumentError(f"got {len(labels)} labels for {len(graphs)} graphs")
-        element = (element, labels)
-    dataset = tf.data.Dataset.from_tensor_slices(element)
+        labels = tf.constant(labels)
+
+    def take(indices):
+        batch = _merge_ragged_batch({key: tf.gather(value, indices) for key, value in element.items()})
+        return batch if labels is None else (batch, tf.gather(labels, indices))
+
+    dataset = tf.data.Dataset.range(len(graphs))
     if shuffle:
         dataset = dataset.shuffle(len(graphs), seed=seed, reshuffle_each_iteration=True)
     if repeat:
         dataset = dataset.repeat()
-    dataset = dataset.ragged_batch(batch_size, drop_remainder=drop_remainder)
-    if labels is None:
-        dataset = dataset.map(_merge_ragged_batch, num_parallel_calls=tf.data.AUTOTUNE)
-    else:
-        dataset = dataset.map(lambda g, y: (_merge_ragged_batch(g), y), num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    dataset = dataset.map(take, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 

@@ -280,6 +280,28 @@ def pad_sequences(series, *, max_length: int | None = None, pad_value: float = 0
     return x, mask
 
 
+def standardize(series, stats=None):
+    """Scale every channel to zero mean and unit variance, with statistics over all steps.
+
+    Args:
+        series: a list of arrays `[length, channels]` (or `[length]`).
+        stats: `(mean, std)` per channel to apply (e.g. the training set's on the test set);
+            default: computed from `series` (missing values ignored).
+
+    Returns:
+        `(standardized series, (mean, std))`; channels with std 0 are only centred.
+    """
+    arrays = _as_series_list(series)
+    if stats is None:
+        values = np.concatenate(arrays, axis=0).astype("float64")
+        mean, std = np.nanmean(values, axis=0), np.nanstd(values, axis=0)
+        std = np.where(std > 0, std, 1.0)
+    else:
+        mean, std = (np.asarray(s, "float64") for s in stats)
+    out = [((a - mean) / std).astype(a.dtype if a.dtype.kind == "f" else "float32") for a in arrays]
+    return out, (mean.astype("float32"), std.astype("float32"))
+
+
 def timeseries_dataset(series, labels=None, *, batch_size: int = 32, shuffle: bool = False, seed: int | None = None,
                        pad_value: float = 0.0, max_length: int | None = None, with_mask: bool = False,
                        drop_remainder: bool = False):
@@ -343,4 +365,4 @@ def timeseries_dataset(series, labels=None, *, batch_size: int = 32, shuffle: bo
     return ds.map(finish).prefetch(tf.data.AUTOTUNE)
 
 
-__all__ = ["TimeSeriesData", "TsFormatError", "load_ts", "pad_sequences", "timeseries_dataset"]
+__all__ = ["TimeSeriesData", "TsFormatError", "load_ts", "pad_sequences", "standardize", "timeseries_dataset"]

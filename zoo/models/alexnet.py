@@ -31,8 +31,7 @@ import keras
 from keras import layers
 
 from layers.normalization import LocalResponseNormalization
-from zoo.cards import ModelCard
-from zoo.models._common import global_pool, image_input, register_variants
+from zoo.models._common import Counts, flatten_classifier, image_card, image_input, register_variants
 
 
 @dataclass(frozen=True)
@@ -53,24 +52,16 @@ class AlexNetConfig:
 VARIANTS = {"alexnet": AlexNetConfig()}
 
 CARDS = {
-    "alexnet": ModelCard(
-        name="alexnet",
+    "alexnet": image_card(
+        "alexnet",
+        Counts(params=62_378_344, trainable_params=62_378_344, reference_counts="trainable"),
         family="alexnet",
-        task="image",
         input_shape=(227, 227, 3),
-        params=62_378_344,
-        trainable_params=62_378_344,
         min_input_size=67,
-        num_classes=1000,
         reference=(
             "Krizhevsky, Sutskever, Hinton (2012). ImageNet Classification with Deep Convolutional Neural "
             "Networks. NeurIPS 2012. https://papers.nips.cc/paper/4824"
         ),
-        reference_impl=None,
-        reference_params=None,
-        reference_counts="trainable",
-        keras_application=None,
-        head_layers=("predictions",),
         description="AlexNet, the paper's layer table as one tower: 5 conv (LRN after conv1-2) + 3 fc",
         extra={"torchvision.models.alexnet": "a different, later variant (61,100,840 parameters)"},
     )
@@ -110,15 +101,12 @@ def _build_alexnet(config: AlexNetConfig, *, name, num_classes, input_shape, inc
     x = conv(4)(x)
     x = conv(5)(x)
     x = pool(5)(x)
-    if include_top:
-        x = layers.Flatten(name="flatten")(x)
-        for i, units in enumerate(config.fc, start=6):
-            x = layers.Dense(units, activation="relu", name=f"fc{i}")(x)
-            x = layers.Dropout(config.dropout, name=f"drop{i}")(x)
-        x = layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)
-    else:
-        x = global_pool(x, pooling)
-    return keras.Model(inputs, x, name=name)
+    # fc6, fc7 (dropout after each), predictions.
+    outputs = flatten_classifier(
+        x, config.fc, first=6, dropout=config.dropout, dropout_name="drop{}", num_classes=num_classes,
+        include_top=include_top, pooling=pooling, classifier_activation=classifier_activation,
+    )
+    return keras.Model(inputs, outputs, name=name)
 
 
 register_variants(VARIANTS, CARDS, _build_alexnet)

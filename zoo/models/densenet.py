@@ -30,8 +30,15 @@ from keras import layers
 from layers.dense_connect import DenseBlock, TransitionBlock
 from zoo.cards import ModelCard
 from zoo.errors import InvalidArgumentError
-from zoo.models._common import image_input, pooled_classifier, register_variants
-from zoo.pretrained import keras_applications_weights
+from zoo.models._common import (
+    Counts,
+    conv_pool_stem,
+    image_card,
+    image_input,
+    is_positive_int,
+    pooled_classifier,
+    register_variants,
+)
 
 
 @dataclass(frozen=True)
@@ -67,27 +74,26 @@ _REFERENCE = (
     "https://arxiv.org/abs/1608.06993"
 )
 
-# name: (params, trainable_params, reference_impl, reference_params, reference_counts, keras app, md5 top, md5 notop)
-# params / trainable_params: the zoo model at 224x224x3 and 1000 classes (asserted by the tests).
-_TABLE = {
-    "densenet121": (
+# params and trainable_params: the zoo model at 224x224x3 and 1000 classes (asserted by the tests).
+_COUNTS = {
+    "densenet121": Counts(
         8_062_504, 7_978_856, "keras.applications.DenseNet121", 8_062_504, "total", "DenseNet121",
         "9d60b8095a5708f2dcce2bca79d332c7", "30ee3e1110167f948a6b9946edeeb738",
     ),
-    "densenet169": (
+    "densenet169": Counts(
         14_307_880, 14_149_480, "keras.applications.DenseNet169", 14_307_880, "total", "DenseNet169",
         "d699b8f76981ab1b30698df4c175e90b", "b8c4d4c20dd625c148057b9ff1c1176b",
     ),
-    "densenet201": (
+    "densenet201": Counts(
         20_242_984, 20_013_928, "keras.applications.DenseNet201", 20_242_984, "total", "DenseNet201",
         "1ceb130c1ea1b78c3bf6114dbdfd8807", "c13680b51ded0fb44dff2d8f86ac8bb1",
     ),
     # No keras.applications model: the paper's configuration. 33,337,704 is the trainable count
     # (what a PyTorch DenseNet-264 with torchvision's layout reports); Keras' total adds the
     # batch-norm moving statistics.
-    "densenet264": (
+    "densenet264": Counts(
         33_736_232, 33_337_704, "the DenseNet paper's configuration (torchvision-style DenseNet, k=32, 6-12-64-48)",
-        33_337_704, "trainable", None, None, None,
+        33_337_704, "trainable",
     ),
 }
 
@@ -97,30 +103,16 @@ MIN_INPUT_SIZE = 29
 
 
 def _card(name: str) -> ModelCard:
-    params, trainable, impl, ref_params, counts, app, md5, md5_notop = _TABLE[name]
     config = VARIANTS[name]
-    pretrained = {}
-    if app is not None:
-        pretrained["imagenet"] = keras_applications_weights(
-            f"densenet/{name}_weights_tf_dim_ordering_tf_kernels.h5", md5, md5_notop, preprocessing="torch"
-        )
     blocks = "-".join(map(str, config.blocks))
-    return ModelCard(
-        name=name,
+    return image_card(
+        name,
+        _COUNTS[name],
         family="densenet",
-        task="image",
-        input_shape=(224, 224, 3),
-        params=params,
-        trainable_params=trainable,
-        min_input_size=MIN_INPUT_SIZE,
-        num_classes=1000,
         reference=_REFERENCE,
-        reference_impl=impl,
-        reference_params=ref_params,
-        reference_counts=counts,
-        keras_application=app,
-        head_layers=("predictions",),
-        pretrained=pretrained,
+        min_input_size=MIN_INPUT_SIZE,
+        weights_file="densenet/{name}_weights_tf_dim_ordering_tf_kernels.h5",
+        preprocessing="torch",
         description=f"DenseNet-{name[len('densenet'):]}-BC, growth rate {config.growth_rate}, dense blocks {blocks}",
         extra={"blocks": config.blocks, "growth_rate": config.growth_rate, "reduction": config.reduction},
     )
@@ -130,11 +122,11 @@ CARDS = {name: _card(name) for name in VARIANTS}
 
 
 def _check(config: DenseNetConfig, name: str) -> None:
-    if not config.blocks or any(not isinstance(n, int) or isinstance(n, bool) or n < 1 for n in config.blocks):
+    if not config.blocks or not all(is_positive_int(n) for n in config.blocks):
         raise InvalidArgumentError(f"{name}: blocks must be a non-empty sequence of integers >= 1, got {config.blocks}")
     for field in ("growth_rate", "stem_filters", "bottleneck_factor"):
         value = getattr(config, field)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        if not is_positive_int(value):
             raise InvalidArgumentError(f"{name}: {field} must be an integer >= 1, got {value!r}")
     if not isinstance(config.reduction, (int, float)) or not 0 < config.reduction <= 1:
         raise InvalidArgumentError(f"{name}: reduction (compression) must be in (0, 1], got {config.reduction!r}")
@@ -145,13 +137,11 @@ def _build_densenet(config, *, name, num_classes, input_shape, include_top, pool
     options = dict(epsilon=config.bn_epsilon)
 
     inputs = image_input(input_shape)
-    # Convolution 7x7 conv, stride 2; pooling 3x3 max pool, stride 2.
-    x = layers.ZeroPadding2D(3, name="zero_padding2d")(inputs)
-    x = layers.Conv2D(config.stem_filters, 7, strides=2, use_bias=False, name="conv1_conv")(x)
-    x = layers.BatchNormalization(epsilon=config.bn_epsilon, name="conv1_bn")(x)
-    x = layers.Activation("relu", name="conv1_relu")(x)
-    x = layers.ZeroPadding2D(1, name="zero_padding2d_1")(x)
-    x = layers.MaxPooling2D(3, strides=2, name="pool1")(x)
+    # Convolution 7x7 conv, stride 2; pooling 3x3 max pool, stride 2 (keras.applications' names).
+    x = conv_pool_stem(
+        inputs, config.stem_filters, use_bias=False, epsilon=config.bn_epsilon,
+        pad_names=("zero_padding2d", "zero_padding2d_1"), pool_name="pool1",
+    )
     # Dense block (1) ... (4), a transition layer (1x1 conv, 2x2 average pool) between two blocks.
     last = len(config.blocks) + 1
     for stage, count in enumerate(config.blocks, start=2):

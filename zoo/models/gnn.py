@@ -103,11 +103,13 @@ class GATConfig(GNNConfig):
 
 @dataclass(frozen=True)
 class GINConfig(GNNConfig):
-    """GIN: MLP depth and width of each GINConv, eps learnable (GIN-eps) or fixed at 0 (GIN-0)."""
+    """GIN: MLP depth of each GINConv, eps learnable (GIN-eps) or fixed at 0 (GIN-0), batch norm (momentum
+    0.9: PyTorch's default, as in the paper's code)."""
 
     mlp_layers: int = 2
     learn_epsilon: bool = False
     batch_norm: bool = True
+    batch_norm_momentum: float = 0.9
 
 
 @dataclass(frozen=True)
@@ -278,6 +280,7 @@ def _graph_layer(config: GNNConfig, units: int, *, name: str, activation, valida
             mlp_layers=config.mlp_layers,
             learn_epsilon=config.learn_epsilon,
             batch_norm=config.batch_norm,
+            batch_norm_momentum=config.batch_norm_momentum,
             activation=config.activation,
             **common,
         )
@@ -328,7 +331,7 @@ def _build_gnn(config: GNNConfig, *, name, num_classes, input_shape, include_top
         x = _graph_layer(config, units, name=f"{prefix}{i}", activation=config.activation, validate=i == 1)(graph(x))
         if isinstance(config, GINConfig):
             if config.batch_norm:
-                x = layers.BatchNormalization(name=f"{prefix}{i}_bn")(x)
+                x = layers.BatchNormalization(momentum=config.batch_norm_momentum, name=f"{prefix}{i}_bn")(x)
             x = layers.Activation(config.activation, name=f"{prefix}{i}_act")(x)
         states.append(x)
 

@@ -28,8 +28,7 @@ from dataclasses import dataclass
 import keras
 from keras import layers
 
-from zoo.cards import ModelCard
-from zoo.models._common import global_pool, image_input, register_variants
+from zoo.models._common import Counts, flatten_classifier, image_card, image_input, register_variants
 
 
 @dataclass(frozen=True)
@@ -45,24 +44,17 @@ class LeNetConfig:
 VARIANTS = {"lenet5": LeNetConfig()}
 
 CARDS = {
-    "lenet5": ModelCard(
-        name="lenet5",
+    "lenet5": image_card(
+        "lenet5",
+        Counts(params=61_706, trainable_params=61_706, reference_counts="trainable"),
         family="lenet",
-        task="image",
         input_shape=(32, 32, 1),
-        params=61_706,
-        trainable_params=61_706,
-        min_input_size=16,
         num_classes=10,
+        min_input_size=16,
         reference=(
             "LeCun, Bottou, Bengio, Haffner (1998). Gradient-Based Learning Applied to Document Recognition. "
             "Proceedings of the IEEE 86(11):2278-2324. http://yann.lecun.com/exdb/publis/pdf/lecun-98.pdf"
         ),
-        reference_impl=None,
-        reference_params=None,
-        reference_counts="trainable",
-        keras_application=None,
-        head_layers=("predictions",),
         description="LeNet-5 (C1-S2-C3-S4-C5-F6-output, tanh, average pooling) for 32x32 grayscale digits",
     )
 }
@@ -76,13 +68,12 @@ def _build_lenet(config: LeNetConfig, *, name, num_classes, input_shape, include
     for i, filters in enumerate(config.filters, start=1):
         x = layers.Conv2D(filters, config.kernel_size, activation=config.activation, name=f"conv{i}")(x)
         x = layers.AveragePooling2D(pool_size=2, strides=2, name=f"pool{i}")(x)
-    if not include_top:
-        return keras.Model(inputs, global_pool(x, pooling), name=name)
-    x = layers.Flatten(name="flatten")(x)
-    for i, units in enumerate(config.fc, start=len(config.filters) + 1):
-        x = layers.Dense(units, activation=config.activation, name=f"fc{i}")(x)
-    x = layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)
-    return keras.Model(inputs, x, name=name)
+    # C5 and F6 (fc3, fc4) on the flattened S4 maps, then the output layer.
+    outputs = flatten_classifier(
+        x, config.fc, first=len(config.filters) + 1, activation=config.activation, num_classes=num_classes,
+        include_top=include_top, pooling=pooling, classifier_activation=classifier_activation,
+    )
+    return keras.Model(inputs, outputs, name=name)
 
 
 register_variants(VARIANTS, CARDS, _build_lenet)

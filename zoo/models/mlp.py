@@ -22,9 +22,16 @@ from dataclasses import dataclass
 import keras
 from keras import layers
 
-from zoo.cards import ModelCard
 from zoo.errors import InvalidArgumentError
-from zoo.models._common import image_input, register_variants
+from zoo.models._common import (
+    Counts,
+    fully_connected,
+    image_card,
+    image_input,
+    is_positive_int,
+    predictions,
+    register_variants,
+)
 
 
 @dataclass(frozen=True)
@@ -39,24 +46,17 @@ class MLPConfig:
 VARIANTS = {"mlp": MLPConfig()}
 
 CARDS = {
-    "mlp": ModelCard(
-        name="mlp",
+    "mlp": image_card(
+        "mlp",
+        Counts(params=535_818, trainable_params=535_818, reference_counts="trainable"),
         family="mlp",
-        task="image",
         input_shape=(28, 28, 1),
-        params=535_818,
-        trainable_params=535_818,
-        min_input_size=1,
         num_classes=10,
+        min_input_size=1,
         reference=(
             "Rumelhart, Hinton, Williams (1986). Learning representations by back-propagating errors. "
             "Nature 323:533-536. https://doi.org/10.1038/323533a0"
         ),
-        reference_impl=None,
-        reference_params=None,
-        reference_counts="trainable",
-        keras_application=None,
-        head_layers=("predictions",),
         description="dense network: flatten, hidden Dense layers (ReLU, dropout), Dense head",
     )
 }
@@ -69,18 +69,18 @@ def _build_mlp(config: MLPConfig, *, name, num_classes, input_shape, include_top
             f"{name} flattens its input, so every size must be known; got input_shape={tuple(input_shape)}"
         )
     hidden = tuple(config.hidden)
-    if any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in hidden):
+    if not all(is_positive_int(h) for h in hidden):
         raise InvalidArgumentError(f"{name}: hidden must be a tuple of layer widths >= 1, got {config.hidden!r}")
     if not 0.0 <= config.dropout < 1.0:
         raise InvalidArgumentError(f"{name}: dropout must be a rate in [0, 1), got {config.dropout!r}")
     inputs = image_input(input_shape)
     x = layers.Flatten(name="flatten")(inputs)
-    for i, units in enumerate(hidden, start=1):
-        x = layers.Dense(units, activation=config.activation, name=f"fc{i}")(x)
-        if config.dropout:
-            x = layers.Dropout(config.dropout, name=f"drop{i}")(x)
+    x = fully_connected(
+        x, hidden, first=1, activation=config.activation, dropout=config.dropout,
+        dropout_name="drop{}" if config.dropout else None,
+    )
     if include_top:
-        x = layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)
+        x = predictions(x, num_classes, classifier_activation)
     return keras.Model(inputs, x, name=name)
 
 

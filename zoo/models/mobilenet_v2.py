@@ -21,9 +21,7 @@ import keras
 from keras import layers
 
 from layers.inverted_residual import InvertedResidual
-from zoo.cards import ModelCard
-from zoo.models._common import image_input, pooled_classifier, register_variants
-from zoo.pretrained import keras_applications_weights
+from zoo.models._common import Counts, image_card, image_input, pooled_classifier, register_variants
 
 _BN = dict(epsilon=1e-3, momentum=0.999)  # keras.applications' batch normalization
 
@@ -59,36 +57,28 @@ class MobileNetV2Config:
 VARIANTS = {"mobilenet_v2": MobileNetV2Config()}
 
 CARDS = {
-    "mobilenet_v2": ModelCard(
-        name="mobilenet_v2",
+    "mobilenet_v2": image_card(
+        "mobilenet_v2",
+        Counts(
+            params=3_538_984,
+            trainable_params=3_504_872,
+            reference_impl="keras.applications.MobileNetV2",
+            reference_params=3_538_984,
+            reference_counts="total",
+            keras_application="MobileNetV2",
+            # keras.applications publishes no hashes for the MobileNetV2 files (md5 None)
+        ),
         family="mobilenet_v2",
-        task="image",
-        input_shape=(224, 224, 3),
-        params=3_538_984,
-        trainable_params=3_504_872,
         # Every convolution pads ("same", or keras' correct_pad before stride 2), so any size >= 1
         # would build; 32 (the total stride, keras.applications' minimum) is the smallest size
         # whose last feature map is not made of padding alone.
         min_input_size=32,
-        num_classes=1000,
         reference=(
             "Sandler, M., Howard, A., Zhu, M., Zhmoginov, A. & Chen, L.-C. (2018). MobileNetV2: Inverted "
             "Residuals and Linear Bottlenecks. CVPR 2018. https://arxiv.org/abs/1801.04381"
         ),
-        reference_impl="keras.applications.MobileNetV2",
-        reference_params=3_538_984,
-        reference_counts="total",
-        keras_application="MobileNetV2",
-        head_layers=("predictions",),
-        pretrained={
-            "imagenet": keras_applications_weights(
-                # keras.applications publishes no hashes for the MobileNetV2 files
-                "mobilenet_v2/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5",
-                None,
-                None,
-                preprocessing="tf",
-            )
-        },
+        weights_file="mobilenet_v2/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5",
+        preprocessing="tf",
         description="MobileNetV2 1.0 (width multiplier alpha), inverted residuals with linear bottlenecks",
         extra={"alpha": 1.0, "total_stride": 32},
     )

@@ -26,13 +26,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import keras
-from keras import layers
 
 from layers.residual import BasicBlock, BottleneckBlock
 from zoo.cards import ModelCard
 from zoo.errors import InvalidArgumentError
-from zoo.models._common import image_input, pooled_classifier, register_variants
-from zoo.pretrained import keras_applications_weights
+from zoo.models._common import (
+    Counts,
+    conv_pool_stem,
+    image_card,
+    image_input,
+    is_positive_int,
+    pooled_classifier,
+    register_variants,
+)
 
 BLOCKS = {"basic": BasicBlock, "bottleneck": BottleneckBlock}
 
@@ -73,20 +79,19 @@ _REFERENCE = (
     "https://arxiv.org/abs/1512.03385"
 )
 
-# name: (params, trainable_params, reference_impl, reference_params, reference_counts, keras app, md5 top, md5 notop)
-# params / trainable_params: the zoo model at 224x224x3 and 1000 classes (asserted by the tests).
-_TABLE = {
-    "resnet18": (11_699_112, 11_689_512, "torchvision.models.resnet18", 11_689_512, "trainable", None, None, None),
-    "resnet34": (21_814_696, 21_797_672, "torchvision.models.resnet34", 21_797_672, "trainable", None, None, None),
-    "resnet50": (
+# params and trainable_params: the zoo model at 224x224x3 and 1000 classes (asserted by the tests).
+_COUNTS = {
+    "resnet18": Counts(11_699_112, 11_689_512, "torchvision.models.resnet18", 11_689_512, "trainable"),
+    "resnet34": Counts(21_814_696, 21_797_672, "torchvision.models.resnet34", 21_797_672, "trainable"),
+    "resnet50": Counts(
         25_636_712, 25_583_592, "keras.applications.ResNet50", 25_636_712, "total", "ResNet50",
         "2cb95161c43110f7111970584f804107", "4d473c1dd8becc155b73f8504c6f6626",
     ),
-    "resnet101": (
+    "resnet101": Counts(
         44_707_176, 44_601_832, "keras.applications.ResNet101", 44_707_176, "total", "ResNet101",
         "f1aeb4b969a6efcfb50fad2f0c20cfc5", "88cf7a10940856eca736dc7b7e228a21",
     ),
-    "resnet152": (
+    "resnet152": Counts(
         60_419_944, 60_268_520, "keras.applications.ResNet152", 60_419_944, "total", "ResNet152",
         "100835be76be38e30d865e96f2aaae62", "ee4c566cf9a93f14d82f913c2dc6dd0c",
     ),
@@ -94,35 +99,20 @@ _TABLE = {
 
 
 def _card(name: str) -> ModelCard:
-    params, trainable, impl, ref_params, counts, app, md5, md5_notop = _TABLE[name]
-    config = VARIANTS[name]
-    depth = name[len("resnet"):]
-    pretrained = {}
-    if app is not None:
-        pretrained["imagenet"] = keras_applications_weights(
-            f"resnet/{name}_weights_tf_dim_ordering_tf_kernels.h5", md5, md5_notop, preprocessing="caffe"
-        )
+    config, counts = VARIANTS[name], _COUNTS[name]
     blocks = "-".join(map(str, config.blocks))
-    return ModelCard(
-        name=name,
+    layout = "keras.applications" if counts.keras_application else "torchvision"
+    return image_card(
+        name,
+        counts,
         family="resnet",
-        task="image",
-        input_shape=(224, 224, 3),
-        params=params,
-        trainable_params=trainable,
+        reference=_REFERENCE,
         # Every layer accepts a 1x1 map (the stem pads, the strided convolutions are 1x1 or padded),
         # so any size builds; keras.applications asks for >= 32 (the last stage is then 1x1).
         min_input_size=1,
-        num_classes=1000,
-        reference=_REFERENCE,
-        reference_impl=impl,
-        reference_params=ref_params,
-        reference_counts=counts,
-        keras_application=app,
-        head_layers=("predictions",),
-        pretrained=pretrained,
-        description=f"ResNet-{depth}, {config.block_type} blocks {blocks}"
-        + (", keras.applications layout" if app else ", torchvision layout"),
+        weights_file="resnet/{name}_weights_tf_dim_ordering_tf_kernels.h5",
+        preprocessing="caffe",
+        description=f"ResNet-{name[len('resnet'):]}, {config.block_type} blocks {blocks}, {layout} layout",
         extra={"blocks": config.blocks, "block_type": config.block_type, "output_stride": 32},
     )
 
@@ -137,7 +127,7 @@ def _check(config: ResNetConfig, name: str) -> None:
         raise InvalidArgumentError(
             f"{name}: blocks {config.blocks} and filters {config.filters} must give one entry per stage (same length)"
         )
-    if any(not isinstance(n, int) or isinstance(n, bool) or n < 1 for n in config.blocks):
+    if not all(is_positive_int(n) for n in config.blocks):
         raise InvalidArgumentError(f"{name}: blocks must be integers >= 1, got {config.blocks}")
 
 
@@ -148,12 +138,7 @@ def _build_resnet(config, *, name, num_classes, input_shape, include_top, poolin
 
     inputs = image_input(input_shape)
     # conv1: 7x7, 64, stride 2; then 3x3 max pool, stride 2.
-    x = layers.ZeroPadding2D(3, name="conv1_pad")(inputs)
-    x = layers.Conv2D(config.stem_filters, 7, strides=2, use_bias=config.use_bias, name="conv1_conv")(x)
-    x = layers.BatchNormalization(epsilon=config.bn_epsilon, name="conv1_bn")(x)
-    x = layers.Activation("relu", name="conv1_relu")(x)
-    x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
-    x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
+    x = conv_pool_stem(inputs, config.stem_filters, use_bias=config.use_bias, epsilon=config.bn_epsilon)
     # conv2_x ... conv5_x: the first block of every stage after conv2 halves the size; a block
     # gets a projection shortcut exactly when its stride or channels change ("auto").
     for stage, (filters, count) in enumerate(zip(config.filters, config.blocks), start=2):

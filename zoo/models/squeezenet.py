@@ -28,8 +28,7 @@ import keras
 from keras import layers
 
 from layers.fire import FireModule
-from zoo.cards import ModelCard
-from zoo.models._common import global_pool, image_input, register_variants
+from zoo.models._common import Counts, global_pool, image_card, image_input, register_variants
 
 POOL = "pool"
 
@@ -107,22 +106,13 @@ _SOURCES = {  # where each layer table was published
 }
 
 CARDS = {
-    name: ModelCard(
-        name=name,
+    name: image_card(
+        name,
+        Counts(params, params, f"torchvision.models.{name}", params, "trainable"),
         family="squeezenet",
-        task="image",
-        input_shape=(224, 224, 3),
-        params=params,
-        trainable_params=params,
-        min_input_size=min_size,  # the last max pool needs a 2x2 input
-        num_classes=1000,
         reference=_REFERENCE,
-        reference_impl=f"torchvision.models.{name}",
-        reference_params=params,
-        reference_counts="trainable",
-        keras_application=None,
+        min_input_size=min_size,  # the last max pool needs a 2x2 input
         head_layers=("conv10",),
-        pretrained={},
         description=description,
         extra={"version": name[-3:].replace("_", "."), "source": _SOURCES[name]},
     )

@@ -21,10 +21,8 @@ from dataclasses import dataclass
 import keras
 from keras import layers
 
-from zoo.cards import ModelCard
 from zoo.errors import InvalidArgumentError
-from zoo.models._common import global_pool, image_input, register_variants
-from zoo.pretrained import keras_applications_weights
+from zoo.models._common import Counts, flatten_classifier, image_card, image_input, register_variants
 
 
 @dataclass(frozen=True)
@@ -57,51 +55,34 @@ _REFERENCE = (
 )
 
 # name: (Table 1 column, params at 224x224x3 and 1000 classes, reference implementation, its count,
-#        what it counts, keras.applications function, published weights)
+#        what it counts, keras.applications function, md5 of its weight file, md5 without the top)
 _TABLE = {
-    "vgg11": ("A", 132_863_336, "torchvision.models.vgg11", 132_863_336, "trainable", None, None),
-    "vgg13": ("B", 133_047_848, "torchvision.models.vgg13", 133_047_848, "trainable", None, None),
+    "vgg11": ("A", 132_863_336, "torchvision.models.vgg11", 132_863_336, "trainable", None, None, None),
+    "vgg13": ("B", 133_047_848, "torchvision.models.vgg13", 133_047_848, "trainable", None, None, None),
     "vgg16": (
         "D", 138_357_544, "keras.applications.VGG16", 138_357_544, "total", "VGG16",
-        keras_applications_weights(
-            "vgg16/vgg16_weights_tf_dim_ordering_tf_kernels.h5",
-            "64373286793e3c8b2b4e3219cbf3544b",
-            "6d6bbae143d832006294945121d1f1fc",
-            preprocessing="caffe",
-        ),
+        "64373286793e3c8b2b4e3219cbf3544b", "6d6bbae143d832006294945121d1f1fc",
     ),
     "vgg19": (
         "E", 143_667_240, "keras.applications.VGG19", 143_667_240, "total", "VGG19",
-        keras_applications_weights(
-            "vgg19/vgg19_weights_tf_dim_ordering_tf_kernels.h5",
-            "cbe5617147190e668d6c5d5026f83318",
-            "253f8cb515780f3b799900260a226db6",
-            preprocessing="caffe",
-        ),
+        "cbe5617147190e668d6c5d5026f83318", "253f8cb515780f3b799900260a226db6",
     ),
 }
 
 CARDS = {
-    name: ModelCard(
-        name=name,
+    name: image_card(
+        name,
+        # no batch normalization: every weight is trainable
+        Counts(params, params, impl, ref_params, counts, app, md5, md5_notop),
         family="vgg",
-        task="image",
-        input_shape=(224, 224, 3),
-        params=params,
-        trainable_params=params,  # no batch normalization: every weight is trainable
-        min_input_size=32,  # five 2x2 pools of stride 2 ("valid"): 31 leaves an empty feature map
-        num_classes=1000,
         reference=_REFERENCE,
-        reference_impl=impl,
-        reference_params=ref_params,
-        reference_counts=counts,
-        keras_application=app,
-        head_layers=("predictions",),
-        pretrained={"imagenet": weights} if weights else {},
+        min_input_size=32,  # five 2x2 pools of stride 2 ("valid"): 31 leaves an empty feature map
+        weights_file="{name}/{name}_weights_tf_dim_ordering_tf_kernels.h5",
+        preprocessing="caffe",
         description=f"VGG-{name[3:]} (configuration {column}), {sum(VARIANTS[name].convs_per_block) + 3} weight layers",
         extra={"configuration": column},
     )
-    for name, (column, params, impl, ref_params, counts, app, weights) in _TABLE.items()
+    for name, (column, params, impl, ref_params, counts, app, md5, md5_notop) in _TABLE.items()
 }
 
 
@@ -122,16 +103,13 @@ def _build_vgg(config: VGGConfig, *, name, num_classes, input_shape, include_top
             x = layers.Conv2D(width, 3, padding="same", activation="relu", name=f"block{block}_conv{conv}")(x)
         x = layers.MaxPooling2D(2, strides=2, name=f"block{block}_pool")(x)
 
-    if include_top:
-        x = layers.Flatten(name="flatten")(x)
-        for fc in (1, 2):
-            x = layers.Dense(config.fc_units, activation="relu", name=f"fc{fc}")(x)
-            if config.dropout:
-                x = layers.Dropout(config.dropout, name=f"fc{fc}_dropout")(x)
-        x = layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)
-    else:
-        x = global_pool(x, pooling)
-    return keras.Model(inputs, x, name=name)
+    # Three fully connected layers: 4096, 4096, classes; dropout after the first two.
+    outputs = flatten_classifier(
+        x, (config.fc_units, config.fc_units), first=1, dropout=config.dropout,
+        dropout_name="fc{}_dropout" if config.dropout else None, num_classes=num_classes, include_top=include_top,
+        pooling=pooling, classifier_activation=classifier_activation,
+    )
+    return keras.Model(inputs, outputs, name=name)
 
 
 register_variants(VARIANTS, CARDS, _build_vgg)

@@ -31,9 +31,8 @@ import keras
 from keras import layers
 
 from layers.transformer import ClassToken, PatchEmbedding, PositionEmbedding, TransformerEncoderBlock
-from zoo.cards import ModelCard
 from zoo.errors import InvalidArgumentError
-from zoo.models._common import global_pool, image_input, register_variants
+from zoo.models._common import Counts, global_pool, image_card, image_input, predictions, register_variants
 
 
 @dataclass(frozen=True)
@@ -75,21 +74,12 @@ _CARD_TABLE = {
 }
 
 CARDS = {
-    name: ModelCard(
-        name=name,
+    name: image_card(
+        name,
+        Counts(params, params, f"timm.models.{timm_name}", params, "trainable"),
         family="vit",
-        task="image",
-        input_shape=(224, 224, 3),
-        params=params,
-        trainable_params=params,
-        min_input_size=VARIANTS[name].patch_size,
-        num_classes=1000,
         reference=reference,
-        reference_impl=f"timm.models.{timm_name}",
-        reference_params=params,
-        reference_counts="trainable",
-        keras_application=None,
-        head_layers=("predictions",),
+        min_input_size=VARIANTS[name].patch_size,
         description=(
             f"{size} vision transformer (D={VARIANTS[name].dim}, depth {VARIANTS[name].depth}, "
             f"{VARIANTS[name].num_heads} heads), class-token head"
@@ -139,7 +129,7 @@ def _build_vit(config: ViTConfig, *, name, num_classes, input_shape, include_top
     x = layers.LayerNormalization(epsilon=config.layer_norm_epsilon, name="encoder_norm")(x)
     if include_top:
         x = x[:, 0]  # the class token
-        x = layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)
+        x = predictions(x, num_classes, classifier_activation)
     else:
         x = global_pool(x, pooling, rank=1)
     return keras.Model(inputs, x, name=name)

@@ -1,0 +1,125 @@
+"""docker-compose.yml is consistent with the code (no Docker engine here: the file is parsed and checked).
+
+Services, ports, volumes and commands: TensorFlow Serving's flags parse with the flags our server shares
+with it, its inline configs parse with serving.config, the gateway's command parses with serving.cli
+and points at tf-serving's port, the trainers' commands parse with zoo.cli and their TF_CONFIG
+describes one two-worker cluster, and the chief exports where TensorFlow Serving looks.
+"""
+
+import json
+import shlex
+from pathlib import Path
+
+import pytest
+
+yaml = pytest.importorskip("yaml")
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def compose():
+    with open(ROOT / "docker-compose.yml", encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def flags(command) -> dict:
+    """{"--flag": "value"} of a list of --flag=value arguments."""
+    out = {}
+    for arg in command:
+        name, _, value = arg.partition("=")
+        out[name] = value
+    return out
+
+
+def mounts(service) -> dict:
+    """{container path: host path} of a service's volumes."""
+    out = {}
+    for volume in service.get("volumes", []):
+        host, container, *_ = volume.split(":")
+        out[container] = host
+    return out
+
+
+def config_text(compose, service, target) -> str:
+    for entry in service.get("configs", []):
+        if entry["target"] == target:
+            return compose["configs"][entry["source"]]["content"]
+    raise AssertionError(f"no config mounted at {target}")
+
+
+def test_services(compose):
+    assert set(compose["services"]) == {"tf-serving", "gateway", "trainer-0", "trainer-1"}
+
+
+def test_tf_serving_runs_the_real_image_on_models(compose):
+    from serving import config as config_lib
+    from serving.cli import make_parser
+
+    service = compose["services"]["tf-serving"]
+    assert service["image"].startswith("tensorflow/serving:")
+    assert service["entrypoint"] == ["tensorflow_model_server"]
+    assert mounts(service)["/models"] == "./models"
+    args = make_parser().parse_args(service["command"])  # the flags we share with tensorflow_model_server
+    assert (args.port, args.rest_api_port) == (8500, 8501)
+    assert {"8500", "8501"} <= set(service["expose"])
+    assert args.enable_batching is True
+    model_config = config_lib.parse_model_config(config_text(compose, service, args.model_config_file))
+    for model in model_config.model_config_list.config:
+        assert model.base_path.startswith("/models/")
+    config_lib.batching_options(config_lib.parse_batching_parameters(
+        config_text(compose, service, args.batching_parameters_file)))
+    monitoring = config_lib.parse_monitoring_config(config_text(compose, service, args.monitoring_config_file))
+    assert config_lib.prometheus_path(monitoring) == "/monitoring/prometheus/metrics"
+
+
+def test_gateway_forwards_to_tf_serving(compose):
+    from serving.cli import make_parser
+
+    service = compose["services"]["gateway"]
+    upstream = compose["services"]["tf-serving"]
+    assert service["entrypoint"] == ["python", "-m", "serving"]
+    args = make_parser().parse_args(service["command"])
+    host, port = args.upstream.rsplit(":", 1)
+    assert host == "tf-serving" and int(port) == int(flags(upstream["command"])["--port"])
+    assert "tf-serving" in service["depends_on"]
+    published = {tuple(map(int, p.split(":"))) for p in service["ports"]}
+    assert published == {(args.port, args.port), (args.rest_api_port, args.rest_api_port)}
+    assert "SERVING_TOKEN" in service["environment"]  # serving.auth reads it
+    from serving.auth import ENV_VAR
+
+    assert ENV_VAR == "SERVING_TOKEN"
+    dockerfile = service["build"]["dockerfile_inline"]
+    for package in ("serving", "zoo", "layers"):
+        assert f"COPY {package} ./{package}" in dockerfile
+    assert "tensorflow-serving-api" in dockerfile and "grpcio-health-checking" in dockerfile
+
+
+def test_trainers_form_one_multiworker_cluster_and_export_where_tf_serving_looks(compose):
+    from zoo.cli import make_parser
+
+    services = compose["services"]
+    configs = [json.loads(services[f"trainer-{i}"]["environment"]["TF_CONFIG"]) for i in range(2)]
+    cluster = configs[0]["cluster"]
+    assert all(c["cluster"] == cluster for c in configs)
+    assert [c["task"] for c in configs] == [{"type": "worker", "index": 0}, {"type": "worker", "index": 1}]
+    for i, address in enumerate(cluster["worker"]):
+        host, port = address.split(":")
+        service = services[f"trainer-{i}"]
+        assert service["hostname"] == host and port in service["expose"]
+        assert mounts(service)["/data"] == "./data"
+    chief_script = services["trainer-0"]["command"][0]
+    train_0 = shlex.split(chief_script.split("&&")[0])
+    train_1 = services["trainer-1"]["command"]
+    for argv in (train_0[1:], train_1):
+        args = make_parser().parse_args(argv)
+        assert args.command == "train" and args.strategy == "multiworker" and args.data.startswith("/data/")
+    assert train_0[0] == "zoo" and services["trainer-1"]["entrypoint"] == ["zoo"]
+    # the chief exports into the folder tf-serving serves (same host folder, same model base path)
+    assert mounts(services["trainer-0"])["/models"] == mounts(services["tf-serving"])["/models"]
+    from serving import config as config_lib
+
+    upstream = services["tf-serving"]
+    base_paths = [m.base_path for m in config_lib.parse_model_config(config_text(
+        compose, upstream, flags(upstream["command"])["--model_config_file"])).model_config_list.config]
+    assert any(f"'{path}'" in chief_script for path in base_paths)
