@@ -159,7 +159,9 @@ class CausalDilatedResidualBlock(keras.layers.Layer):
                 )
             )
             if self.normalization == "layer":
-                self.branch.append(layers.LayerNormalization(epsilon=1e-5, name=f"{name}_{i}_ln", dtype=self.dtype_policy))
+                self.branch.append(
+                    layers.LayerNormalization(epsilon=1e-5, name=f"{name}_{i}_ln", dtype=self.dtype_policy)
+                )
             self.branch.append(layers.Activation(self.activation, name=f"{name}_{i}_relu", dtype=self.dtype_policy))
             self.branch.append(layers.Dropout(self.dropout, name=f"{name}_{i}_drop", dtype=self.dtype_policy))
         self.shortcut = None  # a 1x1 conv when the channels change: created in build

@@ -56,7 +56,7 @@ def cmd_demo(args) -> int:
     from zoo.demo import run_demo
 
     run_demo(model_name=args.model, epochs=args.epochs, data=args.data, batch_size=args.batch_size,
-             verbose=0 if args.quiet else 2)
+             verbose=0 if args.quiet else 2, models_dir=args.models_dir)
     return 0
 
 
@@ -137,12 +137,13 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--one-line", action="store_true", help="one line per epoch instead of a progress bar")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("demo", help="the end-to-end demo on the digits data set")
+    p = sub.add_parser("demo", help="the end-to-end demo on digits: build, fit, export, serve, query")
     p.add_argument("--model", default="lenet5")
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--data", help="a digits.csv.gz file (default: scikit-learn's bundled copy)")
     p.add_argument("--quiet", action="store_true", help="no line per epoch")
+    p.add_argument("--models-dir", default="models", help="where to export (models/digits/<version>/)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("serve", help="serve SavedModels over gRPC/REST (python -m serving --help for the flags)",

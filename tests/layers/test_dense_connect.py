@@ -3,52 +3,30 @@
 import keras
 import numpy as np
 import pytest
+from block_checks import (
+    assert_config,
+    assert_reloads,
+    assert_same_outputs,
+    assert_training_reaches_batch_norm,
+    batch_norm,
+    copy_weights_to,
+    keras_block_model,
+    random_input,
+    relu,
+    sublayers,
+    wrap,
+)
 from keras.src.applications import densenet as keras_densenet
 
 from layers.dense_connect import DenseBlock, DenseLayer, TransitionBlock
-
-
-def random_input(shape, seed=0):
-    return np.random.default_rng(seed).normal(size=shape).astype("float32")
-
-
-def wrap(layer, shape):
-    inputs = keras.Input(shape)
-    return keras.Model(inputs, layer(inputs))
-
-
-def sublayers(layer):
-    return {sub.name: sub for sub in layer._flatten_layers(include_self=False, recursive=True)}
-
-
-def keras_reference(fn, shape, *args, name):
-    """A keras.applications.densenet block (`conv_block`, `dense_block`, `transition_block`) as a model."""
-    inputs = keras.Input(shape)
-    return keras.Model(inputs, fn(inputs, *args, name=name))
-
-
-def copy_to_reference(layer, reference):
-    """Give each reference layer the weights of the sub-layer of the same name; check names agree."""
-    ours = sublayers(layer)
-    theirs = {lay.name for lay in reference.layers if not isinstance(lay, keras.layers.InputLayer)}
-    leaf_names = {n for n, sub in ours.items() if not isinstance(sub, DenseLayer)}
-    assert leaf_names == theirs
-    for name in theirs:
-        ref = reference.get_layer(name)
-        if ref.weights:
-            ref.set_weights(ours[name].get_weights())
-
-
-def assert_same_outputs(layer, reference, x):
-    np.testing.assert_allclose(layer(x, training=False), reference(x, training=False), rtol=1e-5, atol=1e-6)
 
 
 def test_dense_layer_matches_keras_conv_block(randomize):
     shape = (7, 7, 24)
     layer = DenseLayer(8, name="conv2_block1")
     randomize(wrap(layer, shape))
-    reference = keras_reference(keras_densenet.conv_block, shape, 8, name="conv2_block1")
-    copy_to_reference(layer, reference)
+    reference = keras_block_model(keras_densenet.conv_block, shape, 8, name="conv2_block1")
+    copy_weights_to(reference, layer)
     x = random_input((2,) + shape)
     assert_same_outputs(layer, reference, x)
     out = np.asarray(layer(x, training=False))
@@ -61,8 +39,8 @@ def test_dense_block_matches_keras_dense_block(randomize):
     shape = (6, 6, 16)
     block = DenseBlock(3, growth_rate=32, name="conv3")
     randomize(wrap(block, shape))
-    reference = keras_reference(keras_densenet.dense_block, shape, 3, name="conv3")
-    copy_to_reference(block, reference)
+    reference = keras_block_model(keras_densenet.dense_block, shape, 3, name="conv3")
+    copy_weights_to(reference, block)
     assert [sub.name for sub in block.dense_layers] == ["conv3_block1", "conv3_block2", "conv3_block3"]
     x = random_input((2,) + shape)
     assert_same_outputs(block, reference, x)
@@ -74,8 +52,8 @@ def test_transition_block_matches_keras_transition_block(randomize, reduction, s
     shape = (size, size, 12)
     block = TransitionBlock(reduction, name="pool2")
     randomize(wrap(block, shape))
-    reference = keras_reference(keras_densenet.transition_block, shape, reduction, name="pool2")
-    copy_to_reference(block, reference)
+    reference = keras_block_model(keras_densenet.transition_block, shape, reduction, name="pool2")
+    copy_weights_to(reference, block)
     x = random_input((2,) + shape)
     assert_same_outputs(block, reference, x)
     assert block(x).shape == (2, size // 2, size // 2, int(12 * reduction))
@@ -86,16 +64,12 @@ def test_dense_layer_formula(randomize):
     layer = DenseLayer(4, bottleneck_factor=2, epsilon=1e-3, name="d")
     randomize(wrap(layer, (5, 5, 3)))
     s = sublayers(layer)
-
-    def bn(x, sub):
-        gamma, beta, mean, variance = sub.get_weights()
-        return (x - mean) / np.sqrt(variance + 1e-3) * gamma + beta
-
+    assert s["d_0_bn"].epsilon == s["d_1_bn"].epsilon == 1e-3
     x = random_input((1, 5, 5, 3))
     (w1,) = s["d_1_conv"].get_weights()
     (w2,) = s["d_2_conv"].get_weights()
     assert w1.shape == (1, 1, 3, 8) and w2.shape == (3, 3, 8, 4)
-    h = np.maximum(bn(np.einsum("bijc,cd->bijd", np.maximum(bn(x, s["d_0_bn"]), 0), w1[0, 0]), s["d_1_bn"]), 0)
+    h = relu(batch_norm(np.einsum("bijc,cd->bijd", relu(batch_norm(x, s["d_0_bn"])), w1[0, 0]), s["d_1_bn"]))
     padded = np.pad(h, ((0, 0), (1, 1), (1, 1), (0, 0)))
     new = sum(np.einsum("bijc,cd->bijd", padded[:, i : i + 5, j : j + 5], w2[i, j]) for i in range(3) for j in range(3))
     np.testing.assert_allclose(layer(x, training=False), np.concatenate([x, new], axis=-1), rtol=1e-5, atol=1e-5)
@@ -127,11 +101,7 @@ def test_defaults_are_keras_applications():
 
 
 def test_training_flag_reaches_batch_norm():
-    block = DenseBlock(2, growth_rate=4, name="blk")
-    model = wrap(block, (4, 4, 3))
-    x = random_input((4, 4, 4, 3)) * 2 + 1
-    assert not np.allclose(model(x, training=True), model(x, training=False))
-    assert np.any(np.asarray(sublayers(block)["blk_block1_0_bn"].moving_mean) != 0)
+    assert_training_reaches_batch_norm(DenseBlock(2, growth_rate=4, name="blk"), (4, 4, 3), "blk_block1_0_bn")
 
 
 def test_errors():
@@ -162,10 +132,7 @@ def test_unknown_spatial_size():
     ],
 )
 def test_save_and_reload(roundtrip, randomize, layer, shape):
-    randomize(wrap(layer, shape[1:]))
-    x = random_input(shape)
-    expected = np.asarray(layer(x, training=False))
-    np.testing.assert_array_equal(roundtrip(layer, x), expected)
+    assert_reloads(roundtrip, randomize, layer, shape)
 
 
 def test_config_is_complete():
@@ -176,6 +143,4 @@ def test_config_is_complete():
         (TransitionBlock(0.25, epsilon=1e-3, use_bias=True), dict(reduction=0.25, epsilon=1e-3, use_bias=True)),
     ]
     for layer, expected in cases:
-        config = layer.get_config()
-        assert {k: config[k] for k in expected} == expected
-        assert type(layer).from_config(config).get_config() == config
+        assert_config(layer, expected)

@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+from block_checks import assert_config, assert_reloads, relu
 from keras import layers
 
 from layers.fire import FireModule
@@ -17,10 +18,6 @@ def numpy_conv_same(x, kernel, bias):
         for j in range(kw):
             out += np.einsum("bhwc,cf->bhwf", padded[:, i : i + x.shape[1], j : j + x.shape[2]], kernel[i, j])
     return out + bias
-
-
-def relu(x):
-    return np.maximum(x, 0.0)
 
 
 def test_matches_the_formula(randomize):
@@ -82,16 +79,11 @@ def test_bad_arguments(args, words):
 
 
 def test_config_is_complete():
-    layer = FireModule(32, 128, 96, name="fire5")
-    config = layer.get_config()
-    assert {k: config[k] for k in ("squeeze_filters", "expand1x1_filters", "expand3x3_filters", "name")} == {
-        "squeeze_filters": 32, "expand1x1_filters": 128, "expand3x3_filters": 96, "name": "fire5"}
-    assert FireModule.from_config(config).get_config() == config
+    assert_config(
+        FireModule(32, 128, 96, name="fire5"),
+        {"squeeze_filters": 32, "expand1x1_filters": 128, "expand3x3_filters": 96, "name": "fire5"},
+    )
 
 
 def test_roundtrip(roundtrip, randomize):
-    x = np.random.default_rng(0).normal(size=(2, 7, 6, 5)).astype("float32")
-    layer = FireModule(3, 4, 6, name="fire3")
-    layer(x)
-    randomize(layer)
-    roundtrip(layer, x)
+    assert_reloads(roundtrip, randomize, FireModule(3, 4, 6, name="fire3"), (2, 7, 6, 5))

@@ -3,6 +3,14 @@
 import keras
 import numpy as np
 import pytest
+from block_checks import (
+    assert_config,
+    assert_reloads,
+    assert_training_reaches_batch_norm,
+    keras_block_model,
+    sublayers,
+    wrap,
+)
 from keras.src.applications import imagenet_utils
 from keras.src.applications.mobilenet_v2 import _inverted_res_block
 
@@ -11,20 +19,14 @@ from layers.inverted_residual import InvertedResidual, correct_pad
 
 def keras_block(input_shape, filters, expansion, stride, block_id):
     """keras.applications' own `_inverted_res_block` (block 0 has no expansion) as a model."""
-    inputs = keras.Input(input_shape)
-    return keras.Model(inputs, _inverted_res_block(inputs, expansion, stride, 1.0, filters, block_id))
+    return keras_block_model(_inverted_res_block, input_shape, expansion, stride, 1.0, filters, block_id)
 
 
 def zoo_block(input_shape, filters, expansion, stride, block_id):
     layer = InvertedResidual(
         filters, expansion=expansion, stride=stride, name="expanded_conv" if block_id == 0 else f"block_{block_id}"
     )
-    inputs = keras.Input(input_shape)
-    return keras.Model(inputs, layer(inputs)), layer
-
-
-def sublayers(layer):
-    return {sub.name: sub for sub in layer._flatten_layers(include_self=False, recursive=False)}
+    return wrap(layer, input_shape), layer
 
 
 @pytest.mark.parametrize(
@@ -115,12 +117,8 @@ def test_unknown_spatial_size_is_padded_as_keras_pads_it():
     assert tuple(model(np.zeros((1, 10, 11, 8), "float32")).shape) == (1, 5, 5, 8)
 
 
-def test_training_reaches_batch_normalization(randomize):
-    layer = InvertedResidual(8, stride=1)
-    x = np.random.default_rng(0).normal(size=(4, 5, 5, 8)).astype("float32")
-    layer(x)
-    randomize(layer)
-    assert not np.allclose(np.asarray(layer(x, training=True)), np.asarray(layer(x, training=False)))
+def test_training_reaches_batch_normalization():
+    assert_training_reaches_batch_norm(InvertedResidual(8, stride=1, name="b"), (5, 5, 8), "b_expand_BN")
 
 
 @pytest.mark.parametrize(
@@ -135,17 +133,13 @@ def test_bad_arguments(kwargs, words):
 
 
 def test_config_is_complete():
-    layer = InvertedResidual(24, expansion=4, stride=2, name="block_7")
-    config = layer.get_config()
-    assert {k: config[k] for k in ("filters", "expansion", "stride", "name")} == {
-        "filters": 24, "expansion": 4, "stride": 2, "name": "block_7"}
-    assert InvertedResidual.from_config(config).get_config() == config
+    assert_config(
+        InvertedResidual(24, expansion=4, stride=2, name="block_7"),
+        {"filters": 24, "expansion": 4, "stride": 2, "name": "block_7"},
+    )
 
 
 @pytest.mark.parametrize("filters, expansion, stride", [(16, 6, 1), (24, 6, 2), (16, 1, 1)])
 def test_roundtrip(roundtrip, randomize, filters, expansion, stride):
-    x = np.random.default_rng(0).normal(size=(2, 7, 8, 16)).astype("float32")
     layer = InvertedResidual(filters, expansion=expansion, stride=stride, name="block_5")
-    layer(x)
-    randomize(layer)
-    roundtrip(layer, x)
+    assert_reloads(roundtrip, randomize, layer, (2, 7, 8, 16))

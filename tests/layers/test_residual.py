@@ -4,24 +4,22 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from block_checks import (
+    assert_config,
+    assert_reloads,
+    assert_same_outputs,
+    assert_training_reaches_batch_norm,
+    batch_norm,
+    copy_weights_to,
+    keras_block_model,
+    random_input,
+    relu,
+    sublayers,
+    wrap,
+)
 from keras.src.applications.resnet import residual_block_v1
 
 from layers.residual import BasicBlock, BottleneckBlock
-
-
-def random_input(shape, seed=0):
-    return np.random.default_rng(seed).normal(size=shape).astype("float32")
-
-
-def wrap(layer, shape):
-    """A functional model around `layer` (so the `randomize` fixture can reach its variables)."""
-    inputs = keras.Input(shape)
-    return keras.Model(inputs, layer(inputs))
-
-
-def sublayers(layer):
-    return {sub.name: sub for sub in layer._flatten_layers(include_self=False, recursive=True)}
-
 
 # The formula ---------------------------------------------------------------------------------
 
@@ -31,15 +29,6 @@ def conv(x, layer, stride=1, padding="SAME"):
     weights = layer.get_weights()
     y = tf.nn.conv2d(x, weights[0], strides=stride, padding=padding)
     return y + weights[1] if len(weights) == 2 else y
-
-
-def batch_norm(x, layer):
-    gamma, beta, mean, variance = layer.get_weights()
-    return (x - mean) / np.sqrt(variance + layer.epsilon) * gamma + beta
-
-
-def relu(x):
-    return np.maximum(x, 0.0)
 
 
 @pytest.mark.parametrize("stride, in_channels, filters", [(1, 8, 8), (2, 8, 16), (1, 4, 8), (2, 8, 8)])
@@ -64,22 +53,6 @@ def test_basic_block_matches_the_formula(randomize, stride, in_channels, filters
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
 
-def keras_bottleneck(shape, filters, stride, conv_shortcut, name):
-    """keras.applications.ResNet50's block, built from plain Keras layers."""
-    inputs = keras.Input(shape)
-    return keras.Model(inputs, residual_block_v1(inputs, filters, stride=stride, conv_shortcut=conv_shortcut, name=name))
-
-
-def copy_to_reference(block, reference):
-    """Give each layer of `reference` the weights of the block's sub-layer of the same name."""
-    copied = 0
-    for name, sub in sublayers(block).items():
-        if sub.weights:
-            reference.get_layer(name).set_weights(sub.get_weights())
-            copied += 1
-    assert copied == sum(1 for layer in reference.layers if layer.weights)
-
-
 @pytest.mark.parametrize(
     "in_channels, filters, stride, conv_shortcut",
     [(8, 4, 1, True), (16, 8, 2, True), (16, 4, 1, False)],  # conv2_block1, conv3_block1, conv2_block2
@@ -88,14 +61,13 @@ def test_bottleneck_block_matches_keras_applications(randomize, in_channels, fil
     shape = (9, 9, in_channels)
     block = BottleneckBlock(filters, stride=stride, name="conv3_block1")
     randomize(wrap(block, shape))
-    reference = keras_bottleneck(shape, filters, stride, conv_shortcut, "conv3_block1")
-    copy_to_reference(block, reference)
-    x = random_input((2,) + shape)
-    expected = reference(x, training=False)
-    np.testing.assert_allclose(block(x, training=False), expected, rtol=1e-5, atol=1e-6)
+    # keras.applications.ResNet50's block, built from plain Keras layers.
+    reference = keras_block_model(
+        residual_block_v1, shape, filters, stride=stride, conv_shortcut=conv_shortcut, name="conv3_block1"
+    )
     # Same names as keras.applications, sub-layer for sub-layer (shortcut included or not).
-    keras_names = {layer.name for layer in reference.layers if not isinstance(layer, keras.layers.InputLayer)}
-    assert set(sublayers(block)) == keras_names
+    copy_weights_to(reference, block)
+    assert_same_outputs(block, reference, random_input((2,) + shape))
 
 
 def test_sub_layer_names():
@@ -156,14 +128,7 @@ def test_bad_arguments(kwargs):
 
 
 def test_training_flag_reaches_batch_norm():
-    block = BasicBlock(4, name="t")
-    model = wrap(block, (5, 5, 4))
-    x = random_input((4, 5, 5, 4)) * 3 + 1
-    inference = np.asarray(model(x, training=False))
-    training = np.asarray(model(x, training=True))
-    assert not np.allclose(inference, training)  # batch statistics, not the moving ones
-    moving_mean = sublayers(block)["t_1_bn"].moving_mean
-    assert np.any(np.asarray(moving_mean) != 0)  # and the moving statistics were updated
+    assert_training_reaches_batch_norm(BasicBlock(4, name="t"), (5, 5, 4), "t_1_bn")
 
 
 def test_symbolic_unknown_spatial_size():
@@ -185,20 +150,11 @@ def test_symbolic_unknown_spatial_size():
     ],
 )
 def test_save_and_reload(roundtrip, randomize, layer, shape):
-    randomize(wrap(layer, shape[1:]))
-    x = random_input(shape)
-    expected = np.asarray(layer(x, training=False))
-    got = roundtrip(layer, x)
-    np.testing.assert_array_equal(got, expected)
+    assert_reloads(roundtrip, randomize, layer, shape)
 
 
 def test_config_is_complete():
     block = BottleneckBlock(16, stride=2, projection=False, use_bias=False, epsilon=1e-3, expansion=2, name="blk")
-    config = block.get_config()
-    for key, value in dict(filters=16, stride=2, projection=False, use_bias=False, epsilon=1e-3, expansion=2).items():
-        assert config[key] == value
-    assert BottleneckBlock.from_config(config).get_config() == config
-    basic = BasicBlock(8, projection="auto", name="b").get_config()
-    assert {k: basic[k] for k in ("filters", "stride", "projection", "use_bias", "epsilon")} == dict(
-        filters=8, stride=1, projection="auto", use_bias=False, epsilon=1e-5
-    )
+    assert_config(block, dict(filters=16, stride=2, projection=False, use_bias=False, epsilon=1e-3, expansion=2))
+    basic = BasicBlock(8, projection="auto", name="b")
+    assert_config(basic, dict(filters=8, stride=1, projection="auto", use_bias=False, epsilon=1e-5))

@@ -29,11 +29,13 @@ def models(tmp_path_factory):
     seq = zoo.build("conv1d", num_classes=3, input_shape=(None, 2))
     graph = zoo.build("gcn", num_classes=3, input_shape=(5,))
     reg = zoo.build("mlp", num_classes=1, input_shape=(8, 8, 1), classifier_activation=None)
+    molecules = zoo.build("gin", num_classes=3, input_shape=(7,))  # graph-level: node_graph_ids input
+    export(molecules, root / "molecules")
     export(image, root / "image", class_names=NAMES)
     export(seq, root / "seq")
     export(graph, root / "graph")
     export(reg, root / "reg")
-    return {"root": root, "image": image, "seq": seq, "graph": graph, "reg": reg}
+    return {"root": root, "image": image, "seq": seq, "graph": graph, "reg": reg, "molecules": molecules}
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +105,19 @@ def test_predict_graph_batch(client, models):
     assert got.shape == (7, 3)  # node-level model: one row per node of the batch
     for graph, rows in zip(graphs, (got[:3], got[3:])):
         np.testing.assert_allclose(rows, models["graph"](graph, training=False), atol=1e-5)
+
+
+def test_predict_graph_level_model_on_a_list_of_graphs(client, models):
+    rng = np.random.default_rng(7)
+    graphs = [{"node_features": rng.normal(size=(n, 7)).astype(np.float32),
+               "edge_index": np.array([list(range(n - 1)), list(range(1, n))], np.int32)} for n in (4, 2, 5)]
+    got = client.predict("molecules", graphs)["scores"]  # batched: offsets added, node_graph_ids filled
+    assert got.shape == (3, 3)
+    for graph, row in zip(graphs, got):
+        alone = dict(graph, node_graph_ids=np.zeros(len(graph["node_features"]), np.int32))
+        np.testing.assert_allclose(row, models["molecules"](alone, training=False).numpy()[0], atol=1e-5)
+    one = client.predict("molecules", graphs[0])["scores"]  # a single graph dict: node_graph_ids added
+    np.testing.assert_allclose(one[0], got[0], atol=1e-5)
 
 
 def test_classify_regress_metadata_status_health(client, models):

@@ -92,7 +92,10 @@ def test_gateway_forwards_to_tf_serving(compose):
     dockerfile = service["build"]["dockerfile_inline"]
     for package in ("serving", "zoo", "layers"):
         assert f"COPY {package} ./{package}" in dockerfile
-    assert "tensorflow-serving-api" in dockerfile and "grpcio-health-checking" in dockerfile
+    assert "pip install --no-cache-dir ." in dockerfile
+    pyproject = (ROOT / "pyproject.toml").read_text()  # the gateway's own dependencies come with the package
+    for package in ("tensorflow-serving-api", "grpcio-health-checking", "grpcio-reflection"):
+        assert f'"{package}' in pyproject
 
 
 def test_trainers_form_one_multiworker_cluster_and_export_where_tf_serving_looks(compose):

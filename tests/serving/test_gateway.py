@@ -206,3 +206,18 @@ def test_upstream_down_is_unavailable_then_recovers(models):
         gateway.stop(grace=1)
         if upstream is not None:
             upstream.stop(grace=1)
+
+
+def test_gateway_from_the_command_line_flags(upstream, models):
+    from serving.cli import build_server, make_parser
+
+    args = make_parser().parse_args([f"--upstream=127.0.0.1:{upstream.port}", "--port=0", "--host=127.0.0.1",
+                                     "--token=a,b"])
+    server = build_server(args).start()
+    try:
+        with serving.Client(f"127.0.0.1:{server.port}", token="b", timeout=30) as client:
+            x = images(1, seed=9)
+            np.testing.assert_allclose(client.predict("image", x)["scores"], models["image"](x, training=False),
+                                       atol=1e-5)
+    finally:
+        server.stop(grace=1)

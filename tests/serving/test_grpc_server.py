@@ -8,7 +8,6 @@ limits, deadlines, batching, metrics, hot swap of a new version, graceful shutdo
 """
 
 import io
-import os
 import shutil
 import signal
 import socket
@@ -482,10 +481,8 @@ def test_new_version_is_swapped_in_with_zero_failed_requests(tmp_path, models):
             thread = threading.Thread(target=loop)
             thread.start()
             time.sleep(0.5)
-            staging = tmp_path / ".staging"
-            shutil.copytree(models["root"] / "digits" / "1", staging)
-            os.rename(staging, base / "2")  # appears atomically, as zoo.export does
-            appeared = time.monotonic()
+            assert export(models["digits"], base) == str(base / "2") or (base / "2").is_dir()
+            appeared = time.monotonic()  # zoo.export renames the finished folder into place
             deadline = appeared + 10
             while not first_v2 and time.monotonic() < deadline:
                 time.sleep(0.05)
@@ -651,6 +648,54 @@ def test_command_line_serves_and_stops_on_sigterm(tmp_path, models):
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_models_dir_picks_up_new_model_folders(tmp_path, models):
+    from serving.cli import build_server, make_parser
+
+    shutil.copytree(models["root"] / "digits" / "1", tmp_path / "digits" / "1")
+    args = make_parser().parse_args([str(tmp_path), "--port=0", "--host=127.0.0.1",
+                                     "--file_system_poll_wait_seconds=0.2"])
+    server = build_server(args).start()
+    try:
+        shutil.copytree(models["root"] / "reg", tmp_path / "reg")
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            request = predict_request("reg", {"input_layer": np.zeros((1, 8, 8, 1), np.float32)})
+            deadline, got = time.monotonic() + 10, None
+            while time.monotonic() < deadline and got != OK:
+                got = code_of(stub.Predict, request)[0]
+                time.sleep(0.1)
+            assert got == OK
+            assert_still_serving(stub, models)
+    finally:
+        server.stop(grace=1)
+
+
+def test_model_config_file_is_polled(tmp_path, models):
+    from serving.cli import build_server, make_parser
+
+    config = tmp_path / "models.config"
+    entry = 'config {{ name: "{0}" base_path: "{1}" model_platform: "tensorflow" }}'
+    config.write_text(f"model_config_list {{ {entry.format('digits', models['root'] / 'digits')} }}")
+    args = make_parser().parse_args([f"--model_config_file={config}", "--model_config_file_poll_wait_seconds=0.2",
+                                     "--port=0", "--host=127.0.0.1"])
+    server = build_server(args).start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            request = predict_request("reg", {"input_layer": np.zeros((1, 8, 8, 1), np.float32)})
+            assert code_of(stub.Predict, request)[0] == grpc.StatusCode.NOT_FOUND
+            config.write_text("model_config_list { " + entry.format("digits", models["root"] / "digits")
+                              + " " + entry.format("reg", models["root"] / "reg") + " }")
+            deadline, got = time.monotonic() + 10, None
+            while time.monotonic() < deadline and got != OK:
+                got = code_of(stub.Predict, request)[0]
+                time.sleep(0.1)
+            assert got == OK
+            assert_still_serving(stub, models)
+    finally:
+        server.stop(grace=1)
 
 
 def test_command_line_rejects_inconsistent_flags(capsys):

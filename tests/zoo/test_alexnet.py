@@ -3,6 +3,15 @@
 import keras
 import numpy as np
 import pytest
+from family_checks import (
+    assert_below_minimum_rejected,
+    assert_parameter_parity,
+    assert_reloads,
+    assert_runs,
+    build_backbone,
+    check_new_head,
+    random_images,
+)
 
 import zoo
 from layers.normalization import LocalResponseNormalization
@@ -11,16 +20,14 @@ PAPER_PARAMS = 62_378_344  # the single-tower layer table at 1000 classes (all t
 SMALL = {"filters": (8, 16, 16, 16, 16), "fc": (32, 32)}  # overrides that keep tests fast
 
 
-def images(size, batch=2, seed=0):
-    return np.random.default_rng(seed).normal(size=(batch, size, size, 3)).astype("float32")
+def images(size):
+    return random_images((size, size, 3))
 
 
 def test_parameter_count_and_card():
-    model = zoo.build("alexnet")
+    model = assert_parameter_parity("alexnet", PAPER_PARAMS, "trainable", has_reference=False)
+    assert model.count_params() == PAPER_PARAMS
     card = zoo.card("alexnet")
-    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-    assert trainable == model.count_params() == PAPER_PARAMS
-    assert card.params == card.trainable_params == PAPER_PARAMS
     assert card.input_shape == (227, 227, 3) and card.num_classes == 1000
     assert card.min_input_size == 67 and card.head_layers == ("predictions",)
     assert card.keras_application is None
@@ -56,26 +63,19 @@ def test_layer_table():
 
 def test_forward_at_min_and_odd_sizes():
     for size in (67, 97):
-        model = zoo.build("alexnet", input_shape=(size, size, 3), num_classes=5, **SMALL)
-        out = model(images(size))
-        assert out.shape == (2, 5)
+        out = assert_runs("alexnet", (size, size, 3), num_classes=5, **SMALL)
         np.testing.assert_allclose(np.sum(out, axis=-1), 1.0, rtol=1e-5)
 
 
 def test_min_input_size_is_tight():
-    with pytest.raises(zoo.InvalidArgumentError, match=">= 67"):
-        zoo.build("alexnet", input_shape=(66, 66, 3))
     # the builder itself cannot go lower: pool5 has nothing to pool at 66x66
-    with pytest.raises(ValueError):
-        zoo.registry.builder("alexnet")(num_classes=5, input_shape=(66, 66, 3), **SMALL)
+    assert_below_minimum_rejected("alexnet", (66, 66, 3), builder_error="", **SMALL)
 
 
-@pytest.mark.parametrize("pooling, rank", [(None, 4), ("avg", 2), ("max", 2)])
-def test_backbone_pooling(pooling, rank):
-    model = zoo.build("alexnet", input_shape=(97, 97, 3), include_top=False, pooling=pooling, **SMALL)
-    out = model(images(97))
-    assert len(out.shape) == rank and out.shape[-1] == 16
-    assert "predictions" not in [layer.name for layer in model.layers]
+@pytest.mark.parametrize("pooling", [None, "avg", "max"])
+def test_backbone_pooling(pooling):
+    model = build_backbone("alexnet", pooling, input_shape=(97, 97, 3), **SMALL)
+    assert model(images(97)).shape[-1] == 16
 
 
 def test_logits_and_dropout_in_training():
@@ -87,21 +87,8 @@ def test_logits_and_dropout_in_training():
 
 
 def test_weights_load_with_a_new_head(tmp_path, randomize):
-    source = randomize(zoo.build("alexnet", input_shape=(67, 67, 3), num_classes=10, **SMALL))
-    path = tmp_path / "alexnet.weights.h5"
-    source.save_weights(path)
-    other = zoo.build("alexnet", input_shape=(67, 67, 3), num_classes=7, weights=path, **SMALL)
-    assert set(other.zoo_weights_report.shape_mismatch) == {"predictions"}
-    assert not other.zoo_weights_report.missing
-    x = images(67)
-    fc7 = lambda m: keras.Model(m.input, m.get_layer("fc7").output)(x)  # noqa: E731
-    np.testing.assert_allclose(fc7(other), fc7(source), rtol=1e-5, atol=1e-6)
+    check_new_head("alexnet", randomize, tmp_path, features="fc7", input_shape=(67, 67, 3), num_classes=10, **SMALL)
 
 
 def test_save_and_reload(tmp_path):
-    model = zoo.build("alexnet", input_shape=(67, 67, 3), num_classes=4, **SMALL)
-    x = images(67)
-    expected = np.asarray(model(x))
-    model.save(tmp_path / "alexnet.keras")
-    reloaded = keras.saving.load_model(tmp_path / "alexnet.keras")
-    np.testing.assert_array_equal(np.asarray(reloaded(x)), expected)
+    assert_reloads(zoo.build("alexnet", input_shape=(67, 67, 3), num_classes=4, **SMALL), images(67), tmp_path)

@@ -3,6 +3,17 @@
 import keras
 import numpy as np
 import pytest
+from family_checks import (
+    assert_below_minimum_rejected,
+    assert_loads_keras_twin,
+    assert_parameter_parity,
+    assert_reloads,
+    assert_runs,
+    build_backbone,
+    check_keras_applications_weights,
+    keras_twin,
+    random_images,
+)
 
 import zoo
 from layers.dense_connect import DenseBlock, TransitionBlock
@@ -20,14 +31,6 @@ REFERENCE = {
 }
 SMALL = (64, 64, 3)
 TINY = dict(blocks=(1, 2, 1, 1), growth_rate=4, stem_filters=8)
-
-
-def trainable_count(model):
-    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
-
-
-def random_images(shape, batch=2, seed=1):
-    return np.random.default_rng(seed).uniform(-1, 1, (batch,) + tuple(shape)).astype("float32")
 
 
 def test_registered_names_and_cards():
@@ -53,14 +56,7 @@ def test_registered_names_and_cards():
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "densenet264" else n for n in NAMES])
 def test_parameter_parity(name):
-    model = zoo.build(name)
-    total, trainable = model.count_params(), trainable_count(model)
-    count, kind = REFERENCE[name]
-    assert (trainable if kind == "trainable" else total) == count
-    card = zoo.card(name)
-    assert (card.params, card.trainable_params) == (total, trainable)
-    assert (card.reference_params, card.reference_counts) == (count, kind)
-    assert model.name == name and model.output.shape == (None, 1000)
+    assert_parameter_parity(name, *REFERENCE[name])
 
 
 def test_densenet264_total_count():
@@ -84,44 +80,16 @@ def test_layout():
 # Weight compatibility with keras.applications ------------------------------------------------
 
 
-def keras_reference(name, randomize, path, input_shape=SMALL):
-    application = getattr(keras.applications, zoo.card(name).keras_application)
-    reference = application(weights=None, input_shape=input_shape, classifier_activation=None)
-    randomize(reference)
-    reference.save_weights(path)
-    return reference
-
-
 @pytest.mark.slow
 def test_keras_applications_densenet121_weights(randomize, tmp_path):
-    path = tmp_path / "ref.weights.h5"
-    reference = keras_reference("densenet121", randomize, path)
-    x = random_images(SMALL)
-
-    model = zoo.build("densenet121", input_shape=SMALL, weights=path, classifier_activation=None)
-    report = model.zoo_weights_report
-    assert not report.missing and not report.unused and not report.shape_mismatch
-    assert len(report.loaded) == sum(1 for layer in reference.layers if layer.weights)
-    np.testing.assert_allclose(model(x, training=False), reference(x, training=False), rtol=1e-5, atol=1e-6)
-
-    seven = zoo.build("densenet121", input_shape=SMALL, num_classes=7, weights=path)
-    assert list(seven.zoo_weights_report.shape_mismatch) == ["predictions"]
-    assert not seven.zoo_weights_report.missing and seven.output.shape == (None, 7)
-
-    backbone = zoo.build("densenet121", input_shape=SMALL, include_top=False, pooling="avg", weights=path)
-    keras_backbone = keras.Model(reference.input, reference.get_layer("avg_pool").output)
-    np.testing.assert_allclose(backbone(x), keras_backbone(x), rtol=1e-5, atol=1e-6)
+    check_keras_applications_weights("densenet121", randomize, tmp_path, SMALL)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["densenet169", "densenet201"])
 def test_keras_applications_weights_deep(randomize, tmp_path, name):
-    path = tmp_path / "ref.weights.h5"
-    reference = keras_reference(name, randomize, path)
-    model = zoo.build(name, input_shape=SMALL, weights=path, classifier_activation=None)
-    assert not model.zoo_weights_report.missing and not model.zoo_weights_report.unused
-    x = random_images(SMALL)
-    np.testing.assert_allclose(model(x, training=False), reference(x, training=False), rtol=1e-5, atol=1e-6)
+    reference = keras_twin(name, randomize, tmp_path / "ref.weights.h5", SMALL)
+    assert_loads_keras_twin(name, reference, tmp_path / "ref.weights.h5", SMALL, random_images(SMALL))
 
 
 # Sizes, backbones, overrides, save/reload ----------------------------------------------------
@@ -129,26 +97,21 @@ def test_keras_applications_weights_deep(randomize, tmp_path, name):
 
 @pytest.mark.parametrize("size, overrides", [(29, {}), (97, TINY)])
 def test_any_size_from_the_minimum(size, overrides):
-    model = zoo.build("densenet121", input_shape=(size, size, 3), num_classes=3, **overrides)
-    out = np.asarray(model(random_images((size, size, 3))))
-    assert out.shape == (2, 3) and np.all(np.isfinite(out))
+    assert_runs("densenet121", (size, size, 3), **overrides)
 
 
 def test_below_the_minimum_fails():
-    with pytest.raises(zoo.InvalidArgumentError, match="29"):
-        zoo.build("densenet121", input_shape=(28, 64, 3))
     # The architecture itself cannot take 28: the last transition would pool a 1x1 map.
-    with pytest.raises(ValueError, match=">= 2"):
-        zoo.registry.builder("densenet121")(num_classes=10, input_shape=(28, 28, 3), **TINY)
+    assert_below_minimum_rejected("densenet121", (28, 64, 3))
+    assert_below_minimum_rejected("densenet121", (28, 28, 3), builder_error=">= 2", **TINY)
 
 
-@pytest.mark.parametrize("pooling, rank", [(None, 4), ("avg", 2), ("max", 2)])
-def test_backbone_outputs(pooling, rank):
-    model = zoo.build("densenet121", input_shape=SMALL, include_top=False, pooling=pooling)
-    assert len(model.output.shape) == rank and model.output.shape[-1] == 1024
+@pytest.mark.parametrize("pooling", [None, "avg", "max"])
+def test_backbone_outputs(pooling):
+    model = build_backbone("densenet121", pooling, input_shape=SMALL)
+    assert model.output.shape[-1] == 1024
     if pooling is None:
         assert model.output.shape == (None, 2, 2, 1024)
-    assert "predictions" not in [layer.name for layer in model.layers]
 
 
 def test_logits_and_softmax_heads():
@@ -173,12 +136,8 @@ def test_overrides():
 
 
 def test_save_and_reload(tmp_path, randomize):
-    model = zoo.build("densenet121", input_shape=(32, 32, 3), num_classes=4, **TINY)
-    randomize(model)
+    model = randomize(zoo.build("densenet121", input_shape=(32, 32, 3), num_classes=4, **TINY))
     x = random_images((32, 32, 3))
-    path = tmp_path / "densenet.keras"
-    model.save(path)
-    reloaded = keras.saving.load_model(path)
-    np.testing.assert_array_equal(reloaded(x, training=False), model(x, training=False))
+    path = assert_reloads(model, x, tmp_path)
     again = zoo.build("densenet121", input_shape=(32, 32, 3), num_classes=4, weights=path, **TINY)
     np.testing.assert_array_equal(again(x, training=False), model(x, training=False))

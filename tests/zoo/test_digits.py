@@ -30,13 +30,17 @@ def test_bad_file(tmp_path):
 
 
 @pytest.mark.slow
-def test_demo_trains_lenet5_to_097(capsys):
-    """The README's main job, and the training bar: LeNet-5 trained by zoo.fit on the first half of
-    digits reaches >= 0.97 on the second half (see zoo.demo.lenet_recipe for the measured seeds)."""
+def test_demo_end_to_end(capsys, tmp_path):
+    """The README's main job (build, fit, export, serve, query over gRPC), and the training bar:
+    LeNet-5 trained by zoo.fit on the first half of digits reaches >= 0.97 on the second half
+    (see zoo.demo.lenet_recipe for the measured seeds); the served model answers the same."""
     from zoo.demo import run_demo
 
-    accuracy = run_demo("lenet5", verbose=0)
+    result = run_demo("lenet5", verbose=0, models_dir=str(tmp_path / "models"))
     out = capsys.readouterr().out
     print(out)
-    assert accuracy >= 0.97
-    assert "held-out accuracy" in out
+    assert result["accuracy"] >= 0.97
+    assert result["served_accuracy"] == result["accuracy"]
+    assert result["version"] == 1 and (tmp_path / "models" / "digits" / "1" / "saved_model.pb").is_file()
+    assert result["png_class"] == 8  # the first held-out image, sent as a PNG file
+    assert "server stopped" in out

@@ -3,22 +3,29 @@
 import keras
 import numpy as np
 import pytest
+from family_checks import (
+    assert_below_minimum_rejected,
+    assert_parameter_parity,
+    assert_reloads,
+    assert_runs,
+    build_backbone,
+    check_new_head,
+    random_images,
+)
 
 import zoo
 
 LENET5_PARAMS = 61_706  # 156 + 2,416 + 48,120 + 10,164 + 850
 
 
-def images(size=32, batch=2, seed=0):
-    return np.random.default_rng(seed).uniform(size=(batch, size, size, 1)).astype("float32")
+def images(size=32):
+    return random_images((size, size, 1))
 
 
 def test_parameter_count_and_card():
-    model = zoo.build("lenet5")
+    model = assert_parameter_parity("lenet5", LENET5_PARAMS, "trainable", has_reference=False)
+    assert model.count_params() == LENET5_PARAMS
     card = zoo.card("lenet5")
-    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-    assert trainable == model.count_params() == LENET5_PARAMS
-    assert card.params == card.trainable_params == LENET5_PARAMS
     assert card.input_shape == (32, 32, 1) and card.num_classes == 10 and card.min_input_size == 16
 
 
@@ -47,38 +54,22 @@ def test_layer_table():
 
 @pytest.mark.parametrize("size", [16, 97])
 def test_forward_at_min_and_odd_sizes(size):
-    model = zoo.build("lenet5", input_shape=(size, size, 1), num_classes=3)
-    assert model(images(size)).shape == (2, 3)
+    assert_runs("lenet5", (size, size, 1))
 
 
 def test_min_input_size_is_tight():
-    with pytest.raises(zoo.InvalidArgumentError, match=">= 16"):
-        zoo.build("lenet5", input_shape=(15, 15, 1))
-    with pytest.raises(ValueError):  # the builder itself: pool2 has nothing to pool at 15x15
-        zoo.registry.builder("lenet5")(num_classes=10, input_shape=(15, 15, 1))
+    # the builder itself: pool2 has nothing to pool at 15x15
+    assert_below_minimum_rejected("lenet5", (15, 15, 1), builder_error="")
 
 
 @pytest.mark.parametrize("pooling, shape", [(None, (2, 5, 5, 16)), ("avg", (2, 16)), ("max", (2, 16))])
 def test_backbone_pooling(pooling, shape):
-    model = zoo.build("lenet5", include_top=False, pooling=pooling)
-    assert model(images()).shape == shape
+    assert build_backbone("lenet5", pooling)(images()).shape == shape
 
 
 def test_weights_load_with_a_new_head(tmp_path, randomize):
-    source = randomize(zoo.build("lenet5"))
-    path = tmp_path / "lenet5.weights.h5"
-    source.save_weights(path)
-    other = zoo.build("lenet5", num_classes=7, weights=path)
-    assert set(other.zoo_weights_report.shape_mismatch) == {"predictions"}
-    x = images()
-    fc4 = lambda m: keras.Model(m.input, m.get_layer("fc4").output)(x)  # noqa: E731
-    np.testing.assert_allclose(fc4(other), fc4(source), rtol=1e-5, atol=1e-6)
+    check_new_head("lenet5", randomize, tmp_path, features="fc4")
 
 
 def test_save_and_reload(tmp_path):
-    model = zoo.build("lenet5", classifier_activation=None)
-    x = images()
-    expected = np.asarray(model(x))
-    model.save(tmp_path / "lenet5.keras")
-    reloaded = keras.saving.load_model(tmp_path / "lenet5.keras")
-    np.testing.assert_array_equal(np.asarray(reloaded(x)), expected)
+    assert_reloads(zoo.build("lenet5", classifier_activation=None), images(), tmp_path)

@@ -3,20 +3,29 @@
 import keras
 import numpy as np
 import pytest
+from family_checks import (
+    assert_below_minimum_rejected,
+    assert_parameter_parity,
+    assert_reloads,
+    assert_runs,
+    check_new_head,
+    layer_output,
+    random_images,
+)
 
 import zoo
 
 MLP_PARAMS = 535_818  # 784*512+512 + 512*256+256 + 256*10+10 at 28x28x1, 10 classes
 
 
-def images(shape=(28, 28, 1), batch=2, seed=0):
-    return np.random.default_rng(seed).uniform(size=(batch,) + shape).astype("float32")
+def images(shape=(28, 28, 1)):
+    return random_images(shape)
 
 
 def test_parameter_count_and_card():
-    model = zoo.build("mlp")
+    model = assert_parameter_parity("mlp", MLP_PARAMS, "trainable", has_reference=False)
+    assert model.count_params() == MLP_PARAMS
     card = zoo.card("mlp")
-    assert model.count_params() == MLP_PARAMS == card.params == card.trainable_params
     assert card.input_shape == (28, 28, 1) and card.num_classes == 10 and card.min_input_size == 1
     model = zoo.build("mlp", input_shape=(8, 8, 3), num_classes=4, hidden=(32, 16, 8))
     assert model.count_params() == (192 * 32 + 32) + (32 * 16 + 16) + (16 * 8 + 8) + (8 * 4 + 4)
@@ -37,13 +46,11 @@ def test_layer_names():
 
 @pytest.mark.parametrize("shape", [(1, 1, 1), (97, 97, 3), (5, 7, 2)])
 def test_any_input_size(shape):
-    model = zoo.build("mlp", input_shape=shape, num_classes=3, hidden=(8,))
-    assert model(images(shape)).shape == (2, 3)
+    assert_runs("mlp", shape, hidden=(8,))
 
 
 def test_bad_arguments():
-    with pytest.raises(zoo.InvalidArgumentError):
-        zoo.build("mlp", input_shape=(0, 28, 1))
+    assert_below_minimum_rejected("mlp", (0, 28, 1))
     with pytest.raises(zoo.InvalidArgumentError, match="rank 3"):
         zoo.build("mlp", input_shape=(784,))
     with pytest.raises(zoo.InvalidArgumentError, match="must be known"):
@@ -78,21 +85,10 @@ def test_learns_a_linearly_separable_problem():
 
 
 def test_weights_load_with_a_new_head(tmp_path, randomize):
-    source = randomize(zoo.build("mlp"))
-    path = tmp_path / "mlp.weights.h5"
-    source.save_weights(path)
-    other = zoo.build("mlp", num_classes=3, weights=path)
-    assert set(other.zoo_weights_report.shape_mismatch) == {"predictions"}
+    source, _, path, x = check_new_head("mlp", randomize, tmp_path, features="drop2")
     backbone = zoo.build("mlp", include_top=False, weights=path)
-    x = images()
-    hidden = keras.Model(source.input, source.get_layer("drop2").output)(x)
-    np.testing.assert_allclose(backbone(x), hidden, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(backbone(x), layer_output(source, "drop2", x), rtol=1e-5, atol=1e-6)
 
 
 def test_save_and_reload(tmp_path):
-    model = zoo.build("mlp", input_shape=(8, 8, 1), hidden=(16, 8))
-    x = images((8, 8, 1))
-    expected = np.asarray(model(x))
-    model.save(tmp_path / "mlp.keras")
-    reloaded = keras.saving.load_model(tmp_path / "mlp.keras")
-    np.testing.assert_array_equal(np.asarray(reloaded(x)), expected)
+    assert_reloads(zoo.build("mlp", input_shape=(8, 8, 1), hidden=(16, 8)), images((8, 8, 1)), tmp_path)

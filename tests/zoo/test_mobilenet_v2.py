@@ -1,9 +1,19 @@
 """MobileNetV2: parameter parity, keras.applications weight compatibility, alpha, sizes, heads, save/reload."""
 
-import h5py
 import keras
 import numpy as np
 import pytest
+from family_checks import (
+    assert_below_minimum_rejected,
+    assert_parameter_parity,
+    assert_reloads,
+    assert_runs,
+    build_backbone,
+    check_keras_applications_weights,
+    random_images,
+    save_legacy_h5,
+    trainable_count,
+)
 from keras.src.applications import mobilenet_v2 as keras_mobilenet_v2
 
 import zoo
@@ -13,10 +23,6 @@ from zoo.models.mobilenet_v2 import make_divisible
 
 PARAMS = 3_538_984  # keras.applications.MobileNetV2, 1000 classes, 224x224x3 (total)
 TRAINABLE = 3_504_872  # the same without the batch-norm moving statistics
-
-
-def images(shape, batch=2, seed=1):
-    return np.random.default_rng(seed).uniform(-1, 1, size=(batch, *shape)).astype("float32")
 
 
 BLOCK_ORDER = ["expand", "expand_BN", "depthwise", "depthwise_BN", "project", "project_BN"]
@@ -35,12 +41,8 @@ def leaf_weight_layers(model):
 
 
 def test_parameter_parity_at_224():
-    model = zoo.build("mobilenet_v2")
-    card = zoo.card("mobilenet_v2")
-    assert model.count_params() == PARAMS == card.params == card.reference_params
-    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-    assert trainable == TRAINABLE == card.trainable_params
-    assert card.reference_counts == "total" and card.keras_application == "MobileNetV2"
+    model = assert_parameter_parity("mobilenet_v2", PARAMS, "total")
+    assert trainable_count(model) == TRAINABLE and zoo.card("mobilenet_v2").keras_application == "MobileNetV2"
     assert sum(isinstance(l, InvertedResidual) for l in model.layers) == 17
 
 
@@ -61,69 +63,17 @@ def test_make_divisible_is_keras_rounding():
 SHAPE = (64, 64, 3)
 
 
-@pytest.fixture(scope="module")
-def keras_reference(tmp_path_factory):
-    """keras.applications' MobileNetV2 at 64x64 with random weights (as the `randomize` fixture draws
-    them), saved as a Keras 3 weight file and as a legacy HDF5 file like the published downloads, with
-    its logits and its average-pooled backbone's output on `images(SHAPE)`."""
-    from keras.src.legacy.saving import legacy_h5_format
-
-    folder = tmp_path_factory.mktemp("mobilenet_v2_reference")
-    keras.utils.set_random_seed(0)
-    reference = keras.applications.MobileNetV2(weights=None, input_shape=SHAPE, classifier_activation=None)
-    rng = np.random.default_rng(0)
-    for variable in reference.weights:
-        shape = tuple(variable.shape)
-        value = rng.uniform(0.5, 1.5, shape) if "variance" in variable.path else rng.normal(0.0, 0.05, shape)
-        variable.assign(value.astype(variable.dtype))
-    reference.save_weights(folder / "ref.weights.h5")
-    with h5py.File(folder / "legacy.h5", "w") as f:
-        legacy_h5_format.save_weights_to_hdf5_group(f, reference)
-    backbone = keras.applications.MobileNetV2(weights=None, include_top=False, pooling="avg", input_shape=SHAPE)
-    for layer in backbone.layers:
-        if layer.weights:
-            layer.set_weights(reference.get_layer(layer.name).get_weights())
-    x = images(SHAPE)
-    yield {
-        "weights": folder / "ref.weights.h5",
-        "legacy": folder / "legacy.h5",
-        "logits": np.asarray(reference(x)),
-        "backbone_avg": np.asarray(backbone(x)),
-        "weight_layers": [l.name for l in reference.layers if l.weights],
-        "block_16_project": reference.get_layer("block_16_project").kernel.numpy(),
-    }
-    keras.backend.clear_session()
-
-
-def test_keras_applications_weights_load_by_name(keras_reference):
-    model = zoo.build("mobilenet_v2", input_shape=SHAPE, weights=keras_reference["weights"], classifier_activation=None)
-    report = model.zoo_weights_report
-    assert not report.missing and not report.shape_mismatch and not report.unused
-    assert sorted(report.loaded) == sorted(keras_reference["weight_layers"])
-    assert leaf_weight_layers(model) == keras_reference["weight_layers"]
-    out = np.asarray(model(images(SHAPE), training=False))
-    np.testing.assert_allclose(out, keras_reference["logits"], rtol=1e-5, atol=1e-6)
-
-
-def test_other_number_of_classes_loads_all_but_the_head(keras_reference):
-    model = zoo.build("mobilenet_v2", input_shape=SHAPE, weights=keras_reference["weights"], num_classes=7)
-    assert list(model.zoo_weights_report.shape_mismatch) == ["predictions"]
-    assert not model.zoo_weights_report.missing
-    assert model.output.shape == (None, 7)
-    kernel = model.get_layer("block_16").project.kernel.numpy()
-    np.testing.assert_array_equal(kernel, keras_reference["block_16_project"])
-
-
-def test_backbone_matches_keras_backbone(keras_reference):
-    model = zoo.build("mobilenet_v2", input_shape=SHAPE, include_top=False, pooling="avg",
-                      weights=keras_reference["weights"])
-    np.testing.assert_allclose(np.asarray(model(images(SHAPE))), keras_reference["backbone_avg"], rtol=1e-5, atol=1e-6)
-
-
-def test_legacy_h5_like_the_published_files(keras_reference):
-    """The ImageNet downloads are legacy HDF5 weight files with keras' flat layer names."""
-    model = zoo.build("mobilenet_v2", input_shape=SHAPE, weights=keras_reference["legacy"], classifier_activation=None)
-    np.testing.assert_allclose(np.asarray(model(images(SHAPE))), keras_reference["logits"], rtol=1e-5, atol=1e-6)
+def test_keras_applications_weights(randomize, tmp_path):
+    """keras.applications' MobileNetV2 at 64x64, randomized: its weight file loads by name (see
+    `check_keras_applications_weights`), in keras' layer order, and so does a legacy HDF5 file."""
+    reference, model, seven, x = check_keras_applications_weights("mobilenet_v2", randomize, tmp_path, SHAPE)
+    assert leaf_weight_layers(model) == [l.name for l in reference.layers if l.weights]
+    kernel = seven.get_layer("block_16").project.kernel.numpy()
+    np.testing.assert_array_equal(kernel, reference.get_layer("block_16_project").kernel.numpy())
+    # The ImageNet downloads are legacy HDF5 weight files with keras' flat layer names.
+    legacy = save_legacy_h5(reference, tmp_path / "legacy.h5")
+    model = zoo.build("mobilenet_v2", input_shape=SHAPE, weights=legacy, classifier_activation=None)
+    np.testing.assert_allclose(np.asarray(model(x)), np.asarray(reference(x)), rtol=1e-5, atol=1e-6)
 
 
 def test_card_points_at_the_keras_applications_files():
@@ -138,21 +88,18 @@ def test_card_points_at_the_keras_applications_files():
 @pytest.mark.parametrize("shape", [(32, 32, 3), (97, 97, 3), (45, 97, 1)])
 def test_any_size_from_the_minimum_builds_and_runs(shape):
     assert zoo.card("mobilenet_v2").min_input_size == 32
-    model = zoo.build("mobilenet_v2", input_shape=shape, num_classes=3, alpha=0.35)
-    y = np.asarray(model(images(shape)))
-    assert y.shape == (2, 3) and np.all(np.isfinite(y))
+    assert_runs("mobilenet_v2", shape, alpha=0.35)
 
 
 @pytest.mark.parametrize("shape", [(31, 31, 3), (224, 20, 3)])
 def test_below_the_minimum_is_rejected(shape):
-    with pytest.raises(zoo.InvalidArgumentError, match="32"):
-        zoo.build("mobilenet_v2", input_shape=shape)
+    assert_below_minimum_rejected("mobilenet_v2", shape)
 
 
 @pytest.mark.parametrize("pooling, expected", [(None, (None, 2, 2, 1280)), ("avg", (None, 1280)),
                                                ("max", (None, 1280))])
 def test_backbone_pooling(pooling, expected):
-    model = zoo.build("mobilenet_v2", input_shape=(64, 64, 3), include_top=False, pooling=pooling)
+    model = build_backbone("mobilenet_v2", pooling, input_shape=(64, 64, 3))
     assert model.output.shape == expected
     assert model.layers[-1].name == {None: "out_relu", "avg": "avg_pool", "max": "max_pool"}[pooling]
 
@@ -160,7 +107,7 @@ def test_backbone_pooling(pooling, expected):
 def test_unknown_size_backbone_runs():
     model = zoo.build("mobilenet_v2", input_shape=(None, None, 3), include_top=False, pooling="avg", alpha=0.35)
     for size in (32, 64):
-        assert model(images((size, size, 3))).shape == (2, 1280)
+        assert model(random_images((size, size, 3))).shape == (2, 1280)
 
 
 def test_logits_and_dropout():
@@ -171,11 +118,7 @@ def test_logits_and_dropout():
 
 def test_saved_and_reloaded(tmp_path, randomize):
     model = randomize(zoo.build("mobilenet_v2", input_shape=(32, 32, 3), num_classes=4, alpha=0.35))
-    x = images((32, 32, 3))
-    expected = np.asarray(model(x, training=False))
-    model.save(tmp_path / "mobilenet_v2.keras")
-    reloaded = keras.saving.load_model(tmp_path / "mobilenet_v2.keras")
-    np.testing.assert_array_equal(np.asarray(reloaded(x, training=False)), expected)
+    assert_reloads(model, random_images((32, 32, 3)), tmp_path)
 
 
 def test_minimum_is_keras_applications_policy():

@@ -1,10 +1,20 @@
 """ResNet-18/34/50/101/152: parameter parity, keras.applications weight compatibility, sizes, heads."""
 
-import h5py
 import keras
 import numpy as np
 import pytest
-from keras.src.legacy.saving import legacy_h5_format
+from family_checks import (
+    assert_below_minimum_rejected,
+    assert_loads_keras_twin,
+    assert_parameter_parity,
+    assert_reloads,
+    assert_runs,
+    build_backbone,
+    check_keras_applications_weights,
+    keras_twin,
+    random_images,
+    save_legacy_h5,
+)
 
 import zoo
 from layers.residual import BasicBlock, BottleneckBlock
@@ -21,14 +31,6 @@ REFERENCE = {
     "resnet152": (60_419_944, "total"),
 }
 SMALL = (64, 64, 3)
-
-
-def trainable_count(model):
-    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
-
-
-def random_images(shape, batch=2, seed=1):
-    return np.random.default_rng(seed).uniform(-1, 1, (batch,) + tuple(shape)).astype("float32")
 
 
 def test_registered_names_and_cards():
@@ -55,14 +57,7 @@ def test_registered_names_and_cards():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_parameter_parity(name):
-    model = zoo.build(name)
-    total, trainable = model.count_params(), trainable_count(model)
-    count, kind = REFERENCE[name]
-    assert (trainable if kind == "trainable" else total) == count
-    card = zoo.card(name)
-    assert (card.params, card.trainable_params) == (total, trainable)
-    assert (card.reference_params, card.reference_counts) == (count, kind)
-    assert model.name == name and model.output.shape == (None, 1000)
+    assert_parameter_parity(name, *REFERENCE[name])
 
 
 def test_block_layout():
@@ -82,47 +77,16 @@ def test_block_layout():
 # Weight compatibility with keras.applications ------------------------------------------------
 
 
-def keras_reference(name, randomize, path, input_shape=SMALL):
-    """keras.applications' model (logits head), randomized, its weights saved at `path`."""
-    application = getattr(keras.applications, zoo.card(name).keras_application)
-    reference = application(weights=None, input_shape=input_shape, classifier_activation=None)
-    randomize(reference)
-    reference.save_weights(path)
-    return reference
-
-
 @pytest.mark.slow
 def test_keras_applications_resnet50_weights(randomize, tmp_path):
-    path = tmp_path / "ref.weights.h5"
-    reference = keras_reference("resnet50", randomize, path)
-    x = random_images(SMALL)
-
-    model = zoo.build("resnet50", input_shape=SMALL, weights=path, classifier_activation=None)
-    report = model.zoo_weights_report
-    assert not report.missing and not report.unused and not report.shape_mismatch
-    assert len(report.loaded) == sum(1 for layer in reference.layers if layer.weights)
-    np.testing.assert_allclose(model(x, training=False), reference(x, training=False), rtol=1e-5, atol=1e-6)
-
-    # Another number of classes: everything but the head loads.
-    seven = zoo.build("resnet50", input_shape=SMALL, num_classes=7, weights=path)
-    assert list(seven.zoo_weights_report.shape_mismatch) == ["predictions"]
-    assert not seven.zoo_weights_report.missing
-    assert seven.output.shape == (None, 7)
-
-    # A backbone gives keras.applications' backbone output.
-    backbone = zoo.build("resnet50", input_shape=SMALL, include_top=False, pooling="avg", weights=path)
-    keras_backbone = keras.Model(reference.input, reference.get_layer("avg_pool").output)
-    np.testing.assert_allclose(backbone(x), keras_backbone(x), rtol=1e-5, atol=1e-6)
+    check_keras_applications_weights("resnet50", randomize, tmp_path, SMALL)
 
 
 @pytest.mark.slow
 def test_imagenet_file_format_loads(randomize, tmp_path):
     """The published ImageNet files are legacy Keras HDF5 (`layer_names`); the no-top one loads too."""
-    reference = keras.applications.ResNet50(weights=None, include_top=False, input_shape=SMALL)
-    randomize(reference, seed=3)
-    path = tmp_path / "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
-    with h5py.File(path, "w") as f:
-        legacy_h5_format.save_weights_to_hdf5_group(f, reference)
+    reference = randomize(keras.applications.ResNet50(weights=None, include_top=False, input_shape=SMALL), seed=3)
+    path = save_legacy_h5(reference, tmp_path / "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5")
     model = zoo.build("resnet50", input_shape=SMALL, include_top=False, weights=path)
     x = random_images(SMALL, seed=4)
     np.testing.assert_allclose(model(x), reference(x), rtol=1e-5, atol=1e-6)
@@ -134,12 +98,8 @@ def test_imagenet_file_format_loads(randomize, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["resnet101", "resnet152"])
 def test_keras_applications_weights_deep(randomize, tmp_path, name):
-    path = tmp_path / "ref.weights.h5"
-    reference = keras_reference(name, randomize, path)
-    model = zoo.build(name, input_shape=SMALL, weights=path, classifier_activation=None)
-    assert not model.zoo_weights_report.missing and not model.zoo_weights_report.unused
-    x = random_images(SMALL)
-    np.testing.assert_allclose(model(x, training=False), reference(x, training=False), rtol=1e-5, atol=1e-6)
+    reference = keras_twin(name, randomize, tmp_path / "ref.weights.h5", SMALL)
+    assert_loads_keras_twin(name, reference, tmp_path / "ref.weights.h5", SMALL, random_images(SMALL))
 
 
 # Sizes, backbones, overrides, save/reload ----------------------------------------------------
@@ -149,26 +109,22 @@ def test_keras_applications_weights_deep(randomize, tmp_path, name):
 def test_any_size_from_the_minimum(size):
     assert zoo.card("resnet18").min_input_size == 1
     for name in ["resnet18", "resnet50"]:
-        model = zoo.build(name, input_shape=(size, size, 3), num_classes=3)
-        out = np.asarray(model(random_images((size, size, 3))))
-        assert out.shape == (2, 3) and np.all(np.isfinite(out))
+        assert_runs(name, (size, size, 3))
 
 
 def test_below_the_minimum_is_rejected():
-    with pytest.raises(zoo.InvalidArgumentError):
-        zoo.build("resnet50", input_shape=(0, 32, 3))
+    assert_below_minimum_rejected("resnet50", (0, 32, 3))
     with pytest.raises(zoo.InvalidArgumentError, match="rank"):
         zoo.build("resnet18", input_shape=(32, 3))
 
 
-@pytest.mark.parametrize("pooling, rank", [(None, 4), ("avg", 2), ("max", 2)])
-def test_backbone_outputs(pooling, rank):
-    model = zoo.build("resnet18", input_shape=SMALL, include_top=False, pooling=pooling)
-    assert len(model.output.shape) == rank and model.output.shape[-1] == 512
+@pytest.mark.parametrize("pooling", [None, "avg", "max"])
+def test_backbone_outputs(pooling):
+    model = build_backbone("resnet18", pooling, input_shape=SMALL)
+    assert model.output.shape[-1] == 512
     if pooling is None:
         assert model.output.shape == (None, 2, 2, 512)
-    assert "predictions" not in [layer.name for layer in model.layers]
-    assert zoo.build("resnet50", input_shape=SMALL, include_top=False, pooling=pooling).output.shape[-1] == 2048
+    assert build_backbone("resnet50", pooling, input_shape=SMALL).output.shape[-1] == 2048
 
 
 def test_logits_and_softmax_heads():
@@ -194,13 +150,9 @@ def test_overrides():
 
 
 def test_save_and_reload(tmp_path, randomize):
-    model = zoo.build("resnet18", input_shape=(32, 32, 3), num_classes=4, blocks=(1, 1, 1, 1))
-    randomize(model)
+    model = randomize(zoo.build("resnet18", input_shape=(32, 32, 3), num_classes=4, blocks=(1, 1, 1, 1)))
     x = random_images((32, 32, 3))
-    path = tmp_path / "resnet.keras"
-    model.save(path)
-    reloaded = keras.saving.load_model(path)
-    np.testing.assert_array_equal(reloaded(x, training=False), model(x, training=False))
+    path = assert_reloads(model, x, tmp_path)
     # The .keras file is also a weight file for zoo.build.
     again = zoo.build("resnet18", input_shape=(32, 32, 3), num_classes=4, blocks=(1, 1, 1, 1), weights=path)
     np.testing.assert_array_equal(again(x, training=False), model(x, training=False))

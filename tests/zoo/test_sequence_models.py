@@ -215,7 +215,7 @@ def test_tcn_is_causal_and_sees_its_receptive_field(randomize):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_builds_trains_saves_and_reloads(tmp_path, name):
-    model = small(name, num_classes=3)
+    model = small(name, num_classes=3, **({"depth": 1} if name == "transformer" else {}))
     assert model.zoo_card.name == name
     x = batch(name, n=4, time=5)
     y = np.array([0, 1, 2, 1])
@@ -233,7 +233,8 @@ def test_builds_trains_saves_and_reloads(tmp_path, name):
 
 
 def test_token_transformer_trains_saves_and_reloads(tmp_path):
-    model = small("transformer", vocab_size=30, num_classes=2, positions="learned", max_length=12, input_shape=(None, 1))
+    model = small("transformer", vocab_size=30, num_classes=2, positions="learned", max_length=12,
+                  input_shape=(None, 1))
     tokens = np.array([[3, 5, 7, 0, 0], [9, 2, 0, 0, 0], [4, 4, 4, 4, 1]], "int32")
     # eagerly: the graph-mode training step is covered by test_builds_trains_saves_and_reloads
     model.compile("adam", "sparse_categorical_crossentropy", run_eagerly=True)

@@ -5,6 +5,16 @@ import math
 import keras
 import numpy as np
 import pytest
+from family_checks import (
+    assert_below_minimum_rejected,
+    assert_parameter_parity,
+    assert_reloads,
+    assert_runs,
+    build_backbone,
+    check_new_head,
+    layer_output,
+    random_images,
+)
 
 import zoo
 from layers.fire import FireModule
@@ -20,10 +30,6 @@ POOL_SIZES = {
 }
 
 
-def images(shape, batch=2, seed=1):
-    return np.random.default_rng(seed).uniform(0, 1, size=(batch, *shape)).astype("float32")
-
-
 def torch_ceil_max_pool(x, kernel=3, stride=2):
     """torch.nn.MaxPool2d(kernel, stride, ceil_mode=True) in numpy: windows may run past the border."""
     _, h, w, _ = x.shape
@@ -37,11 +43,9 @@ def torch_ceil_max_pool(x, kernel=3, stride=2):
 
 @pytest.mark.parametrize("name", list(PARAMS))
 def test_parameter_parity_at_224(name):
-    model = zoo.build(name)
+    model = assert_parameter_parity(name, PARAMS[name], "trainable")
+    assert model.count_params() == PARAMS[name]  # no batch normalization
     card = zoo.card(name)
-    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-    assert trainable == model.count_params() == PARAMS[name] == card.trainable_params == card.params
-    assert card.reference_params == PARAMS[name] and card.reference_counts == "trainable"
     assert card.reference_impl == f"torchvision.models.{name}" and card.head_layers == ("conv10",)
     assert [l.name for l in model.layers if isinstance(l, FireModule)] == [f"fire{i}" for i in range(2, 10)]
     for layer, size in POOL_SIZES[name].items():
@@ -73,26 +77,21 @@ def test_pools_are_torch_ceil_mode(size):
 def test_any_size_from_the_minimum_builds_and_runs(name, offset):
     size = MIN_SIZE[name] if offset == 0 else 97
     assert zoo.card(name).min_input_size == MIN_SIZE[name]
-    model = zoo.build(name, input_shape=(size, size, 3), num_classes=5)
-    y = np.asarray(model(images((size, size, 3))))
-    assert y.shape == (2, 5)
+    y = assert_runs(name, (size, size, 3), num_classes=5)
     np.testing.assert_allclose(y.sum(axis=1), 1.0, rtol=1e-5)
 
 
 @pytest.mark.parametrize("name", list(PARAMS))
 def test_below_the_minimum(name):
     m = MIN_SIZE[name]
-    with pytest.raises(zoo.InvalidArgumentError, match=str(m)):
-        zoo.build(name, input_shape=(m - 1, m - 1, 3))
     # the architecture itself does not build there: the last pool would have a 1x1 input
-    with pytest.raises(ValueError, match="zero or negative"):
-        registry.builder(name)(num_classes=5, input_shape=(m - 1, m - 1, 3))
+    assert_below_minimum_rejected(name, (m - 1, m - 1, 3), builder_error="zero or negative")
     registry.builder(name)(num_classes=5, input_shape=(m, m, 3))
 
 
 @pytest.mark.parametrize("pooling, expected", [(None, (None, 3, 3, 512)), ("avg", (None, 512)), ("max", (None, 512))])
 def test_backbone_pooling(pooling, expected):
-    model = zoo.build("squeezenet1_1", input_shape=(64, 64, 3), include_top=False, pooling=pooling)
+    model = build_backbone("squeezenet1_1", pooling, input_shape=(64, 64, 3))
     assert model.output.shape == expected
     assert not any(l.name in ("drop9", "conv10", "predictions") for l in model.layers)
 
@@ -102,39 +101,26 @@ def test_head_and_logits():
     assert [l.name for l in model.layers[-5:]] == ["drop9", "conv10", "conv10_relu", "pool10", "predictions"]
     assert model.get_layer("drop9").rate == 0.5
     assert model.get_layer("conv10").kernel.shape == (1, 1, 512, 6)
-    y = np.asarray(model(images((64, 64, 3))))
+    y = np.asarray(model(random_images((64, 64, 3))))
     assert y.shape == (2, 6) and np.all(y >= 0)  # average of a ReLU: non-negative logits, as torchvision
 
 
 def test_unknown_size_runs():
     model = zoo.build("squeezenet1_1", input_shape=(None, None, 3), num_classes=3)
     for size in (17, 40, 97):
-        assert model(images((size, size, 3))).shape == (2, 3)
+        assert model(random_images((size, size, 3))).shape == (2, 3)
 
 
 @pytest.mark.parametrize("name", list(PARAMS))
 def test_weight_file_with_another_head(name, tmp_path, randomize):
     shape = (48, 48, 3)
-    source = randomize(zoo.build(name, input_shape=shape))
-    source.save_weights(tmp_path / "w.weights.h5")
-    x = images(shape)
-
-    same = zoo.build(name, input_shape=shape, weights=tmp_path / "w.weights.h5")
+    source, _, path, x = check_new_head(name, randomize, tmp_path, features="fire9", input_shape=shape)
+    same = zoo.build(name, input_shape=shape, weights=path)
     np.testing.assert_array_equal(np.asarray(same(x)), np.asarray(source(x)))
-
-    other = zoo.build(name, input_shape=shape, num_classes=7, weights=tmp_path / "w.weights.h5")
-    assert list(other.zoo_weights_report.shape_mismatch) == ["conv10"]
-    assert not other.zoo_weights_report.missing
-
-    backbone = zoo.build(name, input_shape=shape, include_top=False, weights=tmp_path / "w.weights.h5")
-    features = keras.Model(source.input, source.get_layer("fire9").output)
-    np.testing.assert_array_equal(np.asarray(backbone(x)), np.asarray(features(x)))
+    backbone = zoo.build(name, input_shape=shape, include_top=False, weights=path)
+    np.testing.assert_array_equal(np.asarray(backbone(x)), layer_output(source, "fire9", x))
 
 
 def test_saved_and_reloaded(tmp_path, randomize):
     model = randomize(zoo.build("squeezenet1_1", input_shape=(32, 32, 3), num_classes=4))
-    x = images((32, 32, 3))
-    expected = np.asarray(model(x))
-    model.save(tmp_path / "squeezenet1_1.keras")
-    reloaded = keras.saving.load_model(tmp_path / "squeezenet1_1.keras")
-    np.testing.assert_array_equal(np.asarray(reloaded(x)), expected)
+    assert_reloads(model, random_images((32, 32, 3)), tmp_path)

@@ -82,7 +82,7 @@ def test_japanese_vowels_variable_length(shared_data):
 )
 def test_malformed_lines_are_named(tmp_path, body, line, message):
     path = write(tmp_path, HEADER + body)
-    with pytest.raises(TsFormatError, match=f"line {line}: {message}") as error:
+    with pytest.raises(TsFormatError, match=f"line {line}: .*{message}") as error:
         load_ts(path)
     assert str(path) in str(error.value)
 
@@ -149,7 +149,7 @@ def test_standardize():
     np.testing.assert_allclose(values.mean(0), 0, atol=1e-5)
     np.testing.assert_allclose(values.std(0), 1, atol=1e-5)
     again, _ = standardize(seqs, (mean, std))
-    np.testing.assert_array_equal(np.concatenate(again), values)
+    np.testing.assert_allclose(np.concatenate(again), values, rtol=1e-5, atol=1e-6)
 
 
 def test_timeseries_dataset_pads_each_batch_and_masks(shared_data):
@@ -179,7 +179,7 @@ def test_a_masked_model_fits_the_padded_pipeline(shared_data):
     train = load_ts(shared_data / "sequences" / "JapaneseVowels_TRAIN.ts")
     model = zoo.build("gru", num_classes=9, input_shape=(None, 12), units=(8,))
     model.compile("adam", "sparse_categorical_crossentropy")
-    history = model.fit(train.dataset(batch_size=90, shuffle=True, seed=0), epochs=1, verbose=0)
+    history = model.fit(train.dataset(batch_size=90, shuffle=True, seed=0), epochs=1, verbose=0, shuffle=False)
     assert np.isfinite(history.history["loss"][0])
 
 
@@ -219,7 +219,7 @@ def test_text_dataset_feeds_the_token_transformer(tmp_path):
     model = zoo.build("transformer", vocab_size=vectorizer.vocabulary_size(), dim=8, depth=1, num_heads=2,
                       mlp_dim=16)
     model.compile("adam", "sparse_categorical_crossentropy", run_eagerly=True)
-    history = model.fit(ds, epochs=1, verbose=0)
+    history = model.fit(ds, epochs=1, verbose=0, shuffle=False)
     assert np.isfinite(history.history["loss"][0])
     unlabelled = next(iter(text_dataset(TEXTS, vectorizer=vectorizer, batch_size=4)))
     assert unlabelled.shape == (4, 6)

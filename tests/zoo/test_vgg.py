@@ -5,6 +5,15 @@ import inspect
 import keras
 import numpy as np
 import pytest
+from family_checks import (
+    assert_below_minimum_rejected,
+    assert_parameter_parity,
+    assert_reloads,
+    build_backbone,
+    check_keras_applications_weights,
+    random_images,
+    trainable_count,
+)
 from keras.src.applications import vgg16 as keras_vgg16
 from keras.src.applications import vgg19 as keras_vgg19
 
@@ -18,12 +27,8 @@ PARAMS = {  # 1000 classes, 224x224x3
     "vgg16": 138_357_544,  # keras.applications.VGG16
     "vgg19": 143_667_240,  # keras.applications.VGG19
 }
-KERAS = {"vgg16": (keras.applications.VGG16, keras_vgg16), "vgg19": (keras.applications.VGG19, keras_vgg19)}
+KERAS = {"vgg16": keras_vgg16, "vgg19": keras_vgg19}  # keras.applications' modules
 SMALL = dict(fc_units=8)  # a cheap head for tests that are not about the head
-
-
-def images(shape, batch=2, seed=1):
-    return np.random.default_rng(seed).uniform(-1, 1, size=(batch, *shape)).astype("float32")
 
 
 def test_registered():
@@ -35,50 +40,22 @@ def test_registered():
 
 @pytest.mark.parametrize("name", list(PARAMS))
 def test_parameter_parity_at_224(name):
-    model = zoo.build(name)
-    card = zoo.card(name)
-    assert model.count_params() == PARAMS[name] == card.params == card.reference_params
-    assert card.trainable_params == PARAMS[name] == sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-    assert model.output.shape == (None, 1000)
-    assert card.reference_counts == ("total" if name in KERAS else "trainable")
+    model = assert_parameter_parity(name, PARAMS[name], "total" if name in KERAS else "trainable")
+    assert model.count_params() == trainable_count(model) == PARAMS[name]  # no batch normalization
 
 
-@pytest.mark.slow  # three VGGs of 38M parameters (the 32x32 head) and two keras.applications ones
+@pytest.mark.slow  # three VGGs of 38M parameters (the 32x32 head) and the keras.applications one
 @pytest.mark.parametrize("name", list(KERAS))
 def test_keras_applications_weights_load_by_name(name, tmp_path, randomize):
     """keras.applications' VGG at 32x32 with its head (allowed with weights=None), randomized."""
-    application, _ = KERAS[name]
-    shape = (32, 32, 3)
-    reference = randomize(application(weights=None, input_shape=shape, classifier_activation=None))
-    path = tmp_path / "ref.weights.h5"
-    reference.save_weights(path)
-    x = images(shape)
-
-    model = zoo.build(name, input_shape=shape, weights=path, classifier_activation=None)
+    reference, model, seven, _ = check_keras_applications_weights(name, randomize, tmp_path, (32, 32, 3))
     assert [l.name for l in model.layers if l.weights] == [l.name for l in reference.layers if l.weights]
-    assert not model.zoo_weights_report.missing and not model.zoo_weights_report.shape_mismatch
-    np.testing.assert_allclose(np.asarray(model(x, training=False)), np.asarray(reference(x)), rtol=1e-5, atol=1e-6)
-    keras.backend.clear_session()
-
-    # another number of classes: everything but the head loads
-    model = zoo.build(name, input_shape=shape, num_classes=7, weights=path)
-    assert list(model.zoo_weights_report.shape_mismatch) == ["predictions"]
-    assert not model.zoo_weights_report.missing
-    np.testing.assert_array_equal(model.get_layer("fc2").get_weights()[0], reference.get_layer("fc2").get_weights()[0])
-    keras.backend.clear_session()
-
-    # the backbone with average pooling gives keras.applications' backbone output
-    backbone = application(weights=None, include_top=False, pooling="avg", input_shape=shape)
-    for layer in backbone.layers:
-        if layer.weights:
-            layer.set_weights(reference.get_layer(layer.name).get_weights())
-    model = zoo.build(name, input_shape=shape, include_top=False, pooling="avg", weights=path)
-    np.testing.assert_allclose(np.asarray(model(x)), np.asarray(backbone(x)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(seven.get_layer("fc2").get_weights()[0], reference.get_layer("fc2").get_weights()[0])
 
 
 @pytest.mark.parametrize("name", list(KERAS))
 def test_card_points_at_the_keras_applications_files(name):
-    _, module = KERAS[name]
+    module = KERAS[name]
     spec = zoo.card(name).pretrained["imagenet"]
     source = inspect.getsource(module)
     assert (spec.url, spec.notop_url) == (module.WEIGHTS_PATH, module.WEIGHTS_PATH_NO_TOP)
@@ -94,31 +71,27 @@ def test_card_points_at_the_keras_applications_files(name):
 def test_any_size_from_the_minimum_builds_and_runs(size, include_top):
     assert zoo.card("vgg11").min_input_size == 32
     model = zoo.build("vgg11", input_shape=(size, size + 3, 3), include_top=include_top, num_classes=5, **SMALL)
-    y = np.asarray(model(images((size, size + 3, 3))))
+    y = np.asarray(model(random_images((size, size + 3, 3))))
     assert y.shape == ((2, 5) if include_top else (2, size // 32, (size + 3) // 32, 512))
     assert np.all(np.isfinite(y))
 
 
 @pytest.mark.parametrize("shape", [(31, 31, 3), (64, 31, 3), (16, 16, 3)])
 def test_below_the_minimum_is_rejected(shape):
-    with pytest.raises(zoo.InvalidArgumentError, match="32"):
-        zoo.build("vgg16", input_shape=shape)
+    assert_below_minimum_rejected("vgg16", shape)
 
 
 def test_the_minimum_is_the_architectures():
     """Five 2x2 "valid" pools: 31 leaves an empty feature map."""
-    build = registry.builder("vgg11")
-    build(num_classes=5, input_shape=(32, 32, 3), include_top=False)
-    with pytest.raises(ValueError):
-        build(num_classes=5, input_shape=(31, 31, 3), include_top=False)
+    registry.builder("vgg11")(num_classes=5, input_shape=(32, 32, 3), include_top=False)
+    assert_below_minimum_rejected("vgg11", (31, 31, 3), builder_error="", include_top=False)
 
 
-@pytest.mark.parametrize("pooling, rank", [(None, 4), ("avg", 2), ("max", 2)])
-def test_backbone_pooling(pooling, rank):
-    model = zoo.build("vgg13", input_shape=(64, 64, 3), include_top=False, pooling=pooling)
-    assert len(model.output.shape) == rank
+@pytest.mark.parametrize("pooling", [None, "avg", "max"])
+def test_backbone_pooling(pooling):
+    model = build_backbone("vgg13", pooling, input_shape=(64, 64, 3))
     assert model.output.shape[-1] == 512
-    assert all("fc" not in l.name and l.name != "predictions" for l in model.layers)
+    assert all("fc" not in l.name for l in model.layers)
 
 
 def test_head_needs_a_fixed_size_but_the_backbone_does_not():
@@ -126,14 +99,14 @@ def test_head_needs_a_fixed_size_but_the_backbone_does_not():
         zoo.build("vgg11", input_shape=(None, None, 3))
     model = zoo.build("vgg11", input_shape=(None, None, 3), include_top=False, pooling="max")
     for size in (32, 70):
-        assert model(images((size, size, 3))).shape == (2, 512)
+        assert model(random_images((size, size, 3))).shape == (2, 512)
 
 
 def test_dropout_and_logits():
     model = zoo.build("vgg11", input_shape=(32, 32, 3), num_classes=4, **SMALL)
     assert [l.name for l in model.layers if isinstance(l, keras.layers.Dropout)] == ["fc1_dropout", "fc2_dropout"]
     assert model.layers[-1].name == "predictions"
-    np.testing.assert_allclose(np.asarray(model(images((32, 32, 3)))).sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(model(random_images((32, 32, 3)))).sum(axis=1), 1.0, rtol=1e-5)
     model = zoo.build("vgg11", input_shape=(32, 32, 3), dropout=0.0, classifier_activation=None, **SMALL)
     assert not any(isinstance(l, keras.layers.Dropout) for l in model.layers)
     assert model.get_layer("predictions").activation is keras.activations.linear
@@ -141,8 +114,4 @@ def test_dropout_and_logits():
 
 def test_saved_and_reloaded(tmp_path, randomize):
     model = randomize(zoo.build("vgg11", input_shape=(32, 32, 3), num_classes=3, fc_units=16))
-    x = images((32, 32, 3))
-    expected = np.asarray(model(x))
-    model.save(tmp_path / "vgg11.keras")
-    reloaded = keras.saving.load_model(tmp_path / "vgg11.keras")
-    np.testing.assert_array_equal(np.asarray(reloaded(x)), expected)
+    assert_reloads(model, random_images((32, 32, 3)), tmp_path)

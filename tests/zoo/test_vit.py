@@ -1,8 +1,16 @@
 """ViT family: parameter parity with timm, names, the class-token head, sizes, backbones, weights."""
 
-import keras
 import numpy as np
 import pytest
+from family_checks import (
+    assert_below_minimum_rejected,
+    assert_parameter_parity,
+    assert_reloads,
+    build_backbone,
+    check_new_head,
+    layer_output,
+    random_images,
+)
 
 import zoo
 from layers.transformer import TransformerEncoderBlock
@@ -24,8 +32,8 @@ def vit_formula(dim, depth, mlp_dim, patch=16, size=224, channels=3, classes=100
     return (patch * patch * channels * dim + dim) + dim + tokens * dim + depth * block + 2 * dim + dim * classes + classes
 
 
-def images(size=32, batch=2, seed=0):
-    return np.random.default_rng(seed).normal(size=(batch, size, size, 3)).astype("float32")
+def images(size=32):
+    return random_images((size, size, 3))
 
 
 def test_registered():
@@ -39,11 +47,8 @@ def test_parameter_parity_with_timm(name):
     card = zoo.card(name)
     config = zoo.models.vit.VARIANTS[name]
     assert TIMM_PARAMS[name] == vit_formula(config.dim, config.depth, config.mlp_dim)
-    model = zoo.build(name)
-    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-    assert model.count_params() == trainable == TIMM_PARAMS[name]
-    assert card.params == card.trainable_params == card.reference_params == TIMM_PARAMS[name]
-    assert card.reference_counts == "trainable" and card.input_shape == (224, 224, 3)
+    model = assert_parameter_parity(name, TIMM_PARAMS[name], "trainable")
+    assert model.count_params() == TIMM_PARAMS[name] and card.input_shape == (224, 224, 3)
     assert card.min_input_size == 16 and card.head_layers == ("predictions",)
     assert len([l for l in model.layers if isinstance(l, TransformerEncoderBlock)]) == config.depth
 
@@ -67,9 +72,9 @@ def test_layer_names_and_table():
 def test_head_reads_the_class_token(randomize):
     model = randomize(zoo.build("vit_ti16", input_shape=(32, 32, 3), num_classes=5, classifier_activation=None, **SMALL))
     x = images()
-    tokens = keras.Model(model.input, model.get_layer("encoder_norm").output)(x)
+    tokens = layer_output(model, "encoder_norm", x)
     kernel, bias = model.get_layer("predictions").get_weights()
-    np.testing.assert_allclose(model(x), np.asarray(tokens)[:, 0] @ kernel + bias, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(model(x), tokens[:, 0] @ kernel + bias, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("size, patches", [(16, 1), (32, 4), (97, 36)])
@@ -87,10 +92,8 @@ def test_non_square_input_and_patch_size_override():
 
 
 def test_bad_inputs_and_overrides():
-    with pytest.raises(zoo.InvalidArgumentError, match=">= 16"):
-        zoo.build("vit_ti16", input_shape=(15, 15, 3))
-    with pytest.raises(zoo.InvalidArgumentError, match=">= 16"):
-        zoo.build("vit_ti16", input_shape=(32, 15, 3))
+    assert_below_minimum_rejected("vit_ti16", (15, 15, 3))
+    assert_below_minimum_rejected("vit_ti16", (32, 15, 3))
     with pytest.raises(zoo.InvalidArgumentError, match="known input size"):
         zoo.build("vit_ti16", input_shape=(None, None, 3))
     with pytest.raises(zoo.InvalidArgumentError, match="divisible by num_heads"):
@@ -103,13 +106,12 @@ def test_bad_inputs_and_overrides():
 
 @pytest.mark.parametrize("pooling, shape", [(None, (2, 5, 32)), ("avg", (2, 32)), ("max", (2, 32))])
 def test_backbone_pooling(pooling, shape, randomize):
-    model = randomize(zoo.build("vit_ti16", input_shape=(32, 32, 3), include_top=False, pooling=pooling, **SMALL))
+    model = randomize(build_backbone("vit_ti16", pooling, feature_rank=3, input_shape=(32, 32, 3), **SMALL))
     x = images()
     out = np.asarray(model(x))
     assert out.shape == shape
-    assert "predictions" not in [layer.name for layer in model.layers]
     if pooling is not None:
-        tokens = np.asarray(keras.Model(model.input, model.get_layer("encoder_norm").output)(x))
+        tokens = layer_output(model, "encoder_norm", x)
         np.testing.assert_allclose(out, tokens.mean(1) if pooling == "avg" else tokens.max(1), rtol=1e-5, atol=1e-6)
 
 
@@ -123,22 +125,14 @@ def test_dropout_override_acts_only_in_training():
 
 
 def test_weights_load_by_name_and_new_head(tmp_path, randomize):
-    source = randomize(zoo.build("vit_ti16", input_shape=(32, 32, 3), num_classes=10, **SMALL))
-    path = tmp_path / "vit.weights.h5"
-    source.save_weights(path)
-    x = images()
-
+    source, _, path, x = check_new_head(
+        "vit_ti16", randomize, tmp_path, features="encoder_norm", input_shape=(32, 32, 3), num_classes=10, **SMALL
+    )
     same = zoo.build("vit_ti16", input_shape=(32, 32, 3), num_classes=10, weights=path, **SMALL)
     np.testing.assert_allclose(same(x), source(x), rtol=1e-5, atol=1e-6)
 
-    other = zoo.build("vit_ti16", input_shape=(32, 32, 3), num_classes=7, weights=path, **SMALL)
-    report = other.zoo_weights_report
-    assert set(report.shape_mismatch) == {"predictions"} and not report.missing
-    features = lambda m: np.asarray(keras.Model(m.input, m.get_layer("encoder_norm").output)(x))  # noqa: E731
-    np.testing.assert_allclose(features(other), features(source), rtol=1e-5, atol=1e-6)
-
     backbone = zoo.build("vit_ti16", input_shape=(32, 32, 3), include_top=False, weights=path, **SMALL)
-    np.testing.assert_allclose(backbone(x), features(source), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(backbone(x), layer_output(source, "encoder_norm", x), rtol=1e-5, atol=1e-6)
 
     with pytest.raises(zoo.WeightsError, match="pos_embed"):  # another patch grid: positions differ
         zoo.build("vit_ti16", input_shape=(48, 48, 3), num_classes=10, weights=path, **SMALL)
@@ -146,8 +140,4 @@ def test_weights_load_by_name_and_new_head(tmp_path, randomize):
 
 def test_save_and_reload(tmp_path):
     model = zoo.build("vit_ti16", input_shape=(32, 32, 3), num_classes=4, dropout=0.1, **SMALL)
-    x = images()
-    expected = np.asarray(model(x, training=False))
-    model.save(tmp_path / "vit.keras")
-    reloaded = keras.saving.load_model(tmp_path / "vit.keras")
-    np.testing.assert_array_equal(np.asarray(reloaded(x, training=False)), expected)
+    assert_reloads(model, images(), tmp_path)

@@ -122,19 +122,19 @@ def _parse(lines, path, *, class_names, dtype) -> TimeSeriesData:
             continue
         if not line.startswith("@"):
             fail(number, f"expected a header line (@...) or a comment (#) before @data, got {line[:60]!r}")
-        tag, _, rest = line[1:].partition(" ")
-        tag, rest = tag.lower(), rest.strip()
+        written, _, rest = line[1:].partition(" ")
+        tag, rest = written.lower(), rest.strip()
         if tag == "data":
             data_start = number
             break
         if tag in _BOOLEAN_FIELDS or tag == "targetlabel":
             if rest.lower() not in ("true", "false"):
-                fail(number, f"@{tag} must be true or false, got {rest!r}")
+                fail(number, f"@{written} must be true or false, got {rest!r}")
         if tag == "timestamps" and rest.lower() == "true":
             fail(number, "series with time stamps (@timeStamps true) are not supported")
         if tag in ("serieslength", "dimensions"):
             if not rest.isdigit() or int(rest) < 1:
-                fail(number, f"@{tag} must be an integer >= 1, got {rest!r}")
+                fail(number, f"@{written} must be an integer >= 1, got {rest!r}")
         if tag == "classlabel":
             flag, _, labels = rest.partition(" ")
             if flag.lower() == "true":
@@ -203,7 +203,8 @@ def _parse(lines, path, *, class_names, dtype) -> TimeSeriesData:
         if any(len(v) != length for v in values):
             fail(number, f"the channels have different lengths {[len(v) for v in values]}")
         if series_length is not None and length != series_length:
-            fail(number, f"series of length {length}, but the header says @equalLength true, @seriesLength {series_length}")
+            fail(number, f"series of length {length}, but the header says @equalLength true, "
+                         f"@seriesLength {series_length}")
         series.append(np.asarray(values, dtype=dtype).T.copy())
     if not series:
         raise TsFormatError(f"{path}: no series after @data (line {data_start})")

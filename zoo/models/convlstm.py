@@ -2,9 +2,10 @@
 
 Shi, Chen, Wang, Yeung, Wong, Woo (2015). Convolutional LSTM Network: A Machine Learning Approach
 for Precipitation Nowcasting. NeurIPS 2015. arXiv:1506.04214. Equations 3 (the ConvLSTM cell:
-every gate a convolution of the input and of the hidden state). The default stack is the paper's
-deepest Moving-MNIST network (section 4.1, table 1: three layers with 128, 64 and 64 hidden
-states, 5x5 kernels); here it encodes a clip and a classifier reads its final state:
+every gate a convolution of the input and of the hidden state). The default stack follows the
+deepest network the paper compares on Moving MNIST (section 4.1: three ConvLSTM layers with 128,
+64 and 64 hidden states and 5x5 kernels); here it encodes a clip and a classifier reads its final
+state (the paper's forecasting network is not reproduced):
 
     padding_mask    (only with `mask_value`) True for frames that are not all `mask_value`
     convlstm{i}     keras.layers.ConvLSTM2D filters[i], kernel_size, "same"; all but the last
