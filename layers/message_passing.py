@@ -298,6 +298,57 @@ def _choice(value, options, what: str):
     return value
 
 
+@keras.saving.register_keras_serializable(package="zoo")
+class ValidateGraphBatch(keras.layers.Layer):
+    """Check a graph batch and pass it on: `validate_graph_batch` as a layer.
+
+    Put it first in a model and feed its output to every graph layer (built with
+    `validate=False`): inside `tf.function` all later ops then depend on the checks, so a bad
+    batch fails with the check's message instead of an anonymous gather error.
+
+    Args:
+        require_edge_features: the batch must have `edge_features`.
+        require_node_graph_ids: the batch must have `node_graph_ids`.
+        **kwargs: base `keras.layers.Layer` arguments.
+
+    Input shape:
+        a graph batch dict (`node_features` (N, F), `edge_index` (2, E), optional
+        `edge_features` (E, D), `node_graph_ids` (N,)).
+
+    Output shape:
+        the same dict, same shapes and dtypes.
+
+    Example:
+
+    >>> inputs = {"node_features": keras.Input((7,)), "edge_index": keras.Input(batch_shape=(2, None), dtype="int32")}
+    >>> checked = ValidateGraphBatch(name="validate_graph_batch")(inputs)
+    >>> h = GCNConv(16, validate=False, name="gcn1")(checked)
+    """
+
+    def __init__(self, require_edge_features=False, require_node_graph_ids=False, **kwargs):
+        super().__init__(**kwargs)
+        self.require_edge_features = bool(require_edge_features)
+        self.require_node_graph_ids = bool(require_node_graph_ids)
+
+    def call(self, inputs):
+        return validate_graph_batch(
+            inputs,
+            require_edge_features=self.require_edge_features,
+            require_node_graph_ids=self.require_node_graph_ids,
+            where=f"graph batch ({self.name})",
+        )
+
+    def compute_output_shape(self, input_shape):
+        return dict(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            require_edge_features=self.require_edge_features, require_node_graph_ids=self.require_node_graph_ids
+        )
+        return config
+
+
 class GraphLayer(keras.layers.Layer):
     """Base of the graph layers: unpacks and (optionally) checks the graph batch input.
 

@@ -25,7 +25,7 @@ def cmd_list(args) -> int:
     rows = [("name", "family", "task", "input", "params", "pretrained", "description")]
     for name in names:
         c = registry.card(name)
-        rows.append((name, c.family, c.task, "x".join(str(d) for d in c.input_shape), _fmt_count(c.params),
+        rows.append((name, c.family, c.task, "x".join("*" if d is None else str(d) for d in c.input_shape), _fmt_count(c.params),
                      ",".join(c.pretrained) or "-", c.description))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:

@@ -8,7 +8,16 @@ import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from layers import GATv2Conv, GCNConv, GINConv, GraphReadout, MessagePassing, SAGEConv, validate_graph_batch
+from layers import (
+    GATv2Conv,
+    GCNConv,
+    GINConv,
+    GraphReadout,
+    MessagePassing,
+    SAGEConv,
+    ValidateGraphBatch,
+    validate_graph_batch,
+)
 
 F = 3  # node feature size of the random graphs
 
@@ -507,3 +516,32 @@ def test_layers_check_their_input():
             layer(graph)
     unchecked = GCNConv(2, validate=False)
     unchecked(_good())  # builds; out-of-range ids are then the user's business
+
+
+def test_validate_graph_batch_layer_orders_the_checks_first(tmp_path):
+    """In a model the checks run before any gather, so a bad id gives the check's message."""
+    layer = ValidateGraphBatch(name="validate_graph_batch")
+    good = _good()
+    inputs = {
+        "node_features": keras.Input(shape=(2,), name="node_features"),
+        "edge_index": keras.Input(batch_shape=(2, None), dtype="int32", name="edge_index"),
+    }
+    checked = layer(inputs)
+    h = GCNConv(3, validate=False, name="gcn1")(checked)
+    h = GCNConv(3, validate=False, name="gcn2")({"node_features": h, "edge_index": checked["edge_index"]})
+    model = keras.Model(inputs, h)
+    batch = {k: good[k] for k in inputs}
+    predict = tf.function(model, input_signature=[{
+        "node_features": tf.TensorSpec([None, 2]), "edge_index": tf.TensorSpec([2, None], tf.int32)}])
+    np.testing.assert_allclose(predict(batch).numpy(), model(batch).numpy(), rtol=1e-6)
+    for bad, pattern in [(np.array([[0, 1], [1, 7]], "int32"), ">= the number of nodes"),
+                         (np.array([[0, -3], [1, 2]], "int32"), "negative")]:
+        with pytest.raises(tf.errors.InvalidArgumentError, match=pattern):
+            predict(dict(batch, edge_index=bad))
+    model.save(tmp_path / "checked.keras")
+    reloaded = keras.saving.load_model(tmp_path / "checked.keras")
+    np.testing.assert_array_equal(reloaded(batch).numpy(), model(batch).numpy())
+    config = ValidateGraphBatch(require_edge_features=True, name="v").get_config()
+    assert ValidateGraphBatch.from_config(config).require_edge_features
+    with pytest.raises(ValueError, match="missing 'edge_features'"):
+        ValidateGraphBatch(require_edge_features=True)(batch)

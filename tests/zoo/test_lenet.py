@@ -59,7 +59,7 @@ def test_forward_at_min_and_odd_sizes(size):
 
 def test_min_input_size_is_tight():
     # the builder itself: pool2 has nothing to pool at 15x15
-    assert_below_minimum_rejected("lenet5", (15, 15, 1), builder_error="")
+    assert_below_minimum_rejected("lenet5", (15, 15, 1), builder_error=True)
 
 
 @pytest.mark.parametrize("pooling, shape", [(None, (2, 5, 5, 16)), ("avg", (2, 16)), ("max", (2, 16))])

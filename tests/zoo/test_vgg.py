@@ -84,7 +84,7 @@ def test_below_the_minimum_is_rejected(shape):
 def test_the_minimum_is_the_architectures():
     """Five 2x2 "valid" pools: 31 leaves an empty feature map."""
     registry.builder("vgg11")(num_classes=5, input_shape=(32, 32, 3), include_top=False)
-    assert_below_minimum_rejected("vgg11", (31, 31, 3), builder_error="", include_top=False)
+    assert_below_minimum_rejected("vgg11", (31, 31, 3), builder_error=True, include_top=False)
 
 
 @pytest.mark.parametrize("pooling", [None, "avg", "max"])

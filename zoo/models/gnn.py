@@ -24,7 +24,15 @@ Inputs: a dict of plain tensors (see `layers.message_passing`), with no batch ax
 
 N and E are dynamic, so one model (and one traced `tf.function`) serves every batch. Feed it whole
 batches: call it on a dict of tensors, or `fit` / `predict` on a `tf.data.Dataset` whose elements are
-batches (`zoo.data.graph_dataset`); Keras cannot cut a batch out of arrays whose first axes differ.
+batches (`zoo.data.graph_dataset`, `NodeClassificationData.dataset`); Keras cannot cut a batch out
+of arrays whose first axes differ. For the same reason `tf.distribute.MirroredStrategy` must not
+split a batch itself (it would cut `edge_index` [2, E] along its first axis; the check layer then
+reports it): give each replica its own batches (`strategy.distribute_datasets_from_function`) and
+train with a `strategy.run` step. Models save to `.keras` and reload with no custom objects.
+
+The first layer, "validate_graph_batch" (`layers.ValidateGraphBatch`), checks the batch (node ids
+in range and not negative, ranks, lengths); every other layer reads its output, so inside
+`tf.function` a bad batch fails with a message naming the tensor and the problem.
 
 Every model has a config field `task`: "node" (one prediction per node: [N, num_classes]) or
 "graph" (one per graph: a readout over each graph's nodes, then Dense: [G, num_classes]), e.g.
@@ -44,7 +52,7 @@ from keras import layers
 
 from layers.graph_conv import GATv2Conv, GCNConv, GINConv, SAGEConv
 from layers.graph_pooling import READOUTS, GraphReadout
-from layers.message_passing import MessagePassing
+from layers.message_passing import MessagePassing, ValidateGraphBatch
 from zoo.cards import ModelCard
 from zoo.errors import InvalidArgumentError
 from zoo.models._common import register_variants
@@ -311,16 +319,20 @@ def _build_gnn(config: GNNConfig, *, name, num_classes, input_shape, include_top
     inputs = graph_inputs(feature_size, edge_feature_size=edge_size, node_graph_ids=needs_ids)
     prefix = _PREFIX[type(config)]
 
+    # checked once, first: every later op depends on the checks (see layers.ValidateGraphBatch)
+    checked = ValidateGraphBatch(name="validate_graph_batch")(inputs)
+
     def graph(x):
-        g = {"node_features": x, "edge_index": inputs["edge_index"]}
+        g = {"node_features": x, "edge_index": checked["edge_index"]}
         if edge_size:
-            g["edge_features"] = inputs["edge_features"]
+            g["edge_features"] = checked["edge_features"]
         return g
 
     def readout(x, reduction, layer_name):
-        return GraphReadout(reduction, name=layer_name)({"node_features": x, "node_graph_ids": inputs["node_graph_ids"]})
+        ids = checked["node_graph_ids"]
+        return GraphReadout(reduction, validate=False, name=layer_name)({"node_features": x, "node_graph_ids": ids})
 
-    x = inputs["node_features"]
+    x = checked["node_features"]
     if isinstance(config, MPNNConfig) and config.update == "gru" and config.hidden:
         # the GRU keeps the state size: project the input features to it first (the paper pads them)
         x = layers.Dense(config.hidden[0], activation=config.activation, name="node_embedding")(x)
@@ -328,7 +340,7 @@ def _build_gnn(config: GNNConfig, *, name, num_classes, input_shape, include_top
     for i, units in enumerate(config.hidden, start=1):
         if config.dropout:
             x = layers.Dropout(config.dropout, name=f"dropout{i}")(x)
-        x = _graph_layer(config, units, name=f"{prefix}{i}", activation=config.activation, validate=i == 1)(graph(x))
+        x = _graph_layer(config, units, name=f"{prefix}{i}", activation=config.activation, validate=False)(graph(x))
         if isinstance(config, GINConfig):
             if config.batch_norm:
                 x = layers.BatchNormalization(momentum=config.batch_norm_momentum, name=f"{prefix}{i}_bn")(x)
@@ -346,8 +358,7 @@ def _build_gnn(config: GNNConfig, *, name, num_classes, input_shape, include_top
         if config.dropout:
             x = layers.Dropout(config.dropout, name=f"dropout{i}")(x)
         head = _graph_layer(
-            config, num_classes, name="predictions", activation=classifier_activation, validate=not config.hidden,
-            head=True,
+            config, num_classes, name="predictions", activation=classifier_activation, validate=False, head=True,
         )
         return keras.Model(inputs, head(graph(x)), name=name)
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import ast
 import os
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from zoo.errors import InvalidArgumentError
+from zoo.training.data import _read_path
 
 
 def parse_overrides(pairs: list[str] | None) -> dict:
@@ -24,15 +26,71 @@ def parse_overrides(pairs: list[str] | None) -> dict:
     return overrides
 
 
-def load_arrays(path: str, image_size: tuple[int, int] | None = None):
-    """(x, y) from an image folder or a .npz file."""
-    from zoo.training.data import _read_path
+@dataclass
+class JobData:
+    """What a path holds, ready for `zoo.build` and `zoo.fit`.
 
-    if os.path.isdir(path) and image_size is not None:
+    Attributes:
+        train / validation: `zoo.fit` data (arrays tuple or tf.data.Dataset) and optional validation.
+        num_classes: from the labels.
+        input_shape: for `zoo.build` (images (h, w, c), series (None, channels), graphs (features,)).
+        overrides: architecture options the data implies (graphs: task "node" or "graph").
+    """
+
+    train: object
+    validation: object = None
+    num_classes: int | None = None
+    input_shape: tuple | None = None
+    overrides: dict = field(default_factory=dict)
+
+
+def is_planetoid(path: str) -> bool:
+    if not path.endswith(".npz") or not os.path.isfile(path):
+        return False
+    with np.load(path) as archive:
+        return {"features", "edge_index", "train_index"} <= set(archive.files)
+
+
+def load_job_data(path: str, *, validation: str | None = None, image_size=None, batch_size: int = 32,
+                  seed: int = 0) -> JobData:
+    """Read `path`: an image folder, a `.npz` of arrays (x, y), a `.ts` time-series file, a Planetoid
+    `.npz` graph (node classification on its train split, validated on its val split), or a GIN
+    text file or folder (graph classification)."""
+    from zoo import data as zoo_data
+
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"training data not found: {path!r}")
+    if path.endswith(".ts"):
+        series = zoo_data.load_ts(path)
+        x, _ = zoo_data.pad_sequences(series.series)
+        job = JobData((x, series.labels), num_classes=len(series.class_names), input_shape=(None, x.shape[-1]))
+        if validation:
+            test = zoo_data.load_ts(validation, class_names=series.class_names)
+            job.validation = (zoo_data.pad_sequences(test.series)[0], test.labels)
+        return job
+    if is_planetoid(path):
+        graph = zoo_data.load_planetoid(path)
+        return JobData(graph.dataset("train"), graph.dataset("val"), graph.num_classes, (graph.num_features,),
+                       {"task": "node"})
+    if path.endswith(".txt") or (os.path.isdir(path) and _gin_folder(path)):
+        graphs = zoo_data.load_gin_text(path)
+        return JobData(graphs.dataset(batch_size=batch_size, shuffle=True, seed=seed), None, graphs.num_classes,
+                       (graphs.num_features,), {"task": "graph"})
+    if os.path.isdir(path):
         from zoo.data.images import read_image_folder
 
-        return read_image_folder(path, image_size=image_size)
-    return _read_path(path)
+        x, y = read_image_folder(path, image_size=image_size)
+    else:
+        x, y = _read_path(path)
+    job = JobData((x, y), num_classes=int(np.max(y)) + 1, input_shape=tuple(np.shape(x)[1:]))
+    if validation:
+        job.validation = load_job_data(validation, image_size=image_size).train
+    return job
+
+
+def _gin_folder(path: str) -> bool:
+    name = os.path.basename(os.path.normpath(path))
+    return os.path.isfile(os.path.join(path, f"{name}.txt"))
 
 
 def train_job(
@@ -57,13 +115,12 @@ def train_job(
     import keras
 
     keras.utils.set_random_seed(fit_kwargs.get("seed", 0))  # every worker builds the same initial weights
-    x, y = load_arrays(data, image_size)
-    num_classes = num_classes or int(np.max(y)) + 1
-    input_shape = tuple(np.shape(x)[1:]) if not isinstance(x, dict) else None
+    job = load_job_data(data, validation=validation_data, image_size=image_size,
+                        batch_size=fit_kwargs.get("batch_size", 32), seed=fit_kwargs.get("seed", 0))
     strategy = resolve_strategy(fit_kwargs.pop("strategy", "auto"))
-    model = zoo.build(model_name, num_classes=num_classes, input_shape=input_shape, weights=weights, **(overrides or {}))
-    validation = load_arrays(validation_data, image_size) if validation_data else None
-    history = fit(model, (x, y), validation_data=validation, strategy=strategy, **fit_kwargs)
+    model = zoo.build(model_name, num_classes=num_classes or job.num_classes, input_shape=job.input_shape,
+                      weights=weights, **{**job.overrides, **(overrides or {})})
+    history = fit(model, job.train, validation_data=job.validation, strategy=strategy, **fit_kwargs)
     if output:
         save_model(model, output, chief=is_chief(strategy))
     return model, history

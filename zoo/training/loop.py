@@ -128,7 +128,7 @@ def fit(
         if augment is not None:
             dataset = dataset.map(_augmenter(augment), num_parallel_calls=tf.data.AUTOTUNE)
         sums = np.zeros(3)
-        for batch in strategy.experimental_distribute_dataset(_shardable(dataset)):
+        for batch in _distribute(strategy, dataset):
             batch_index = int(state.batch_in_epoch.numpy())
             callback_list.on_train_batch_begin(batch_index)
             batch_sums = trainer.train_step(batch)
@@ -250,7 +250,7 @@ class _Trainer:
 
 def evaluate_data(trainer: _Trainer, data: TrainingData) -> dict:
     sums = np.zeros(3)
-    for batch in trainer.strategy.experimental_distribute_dataset(_shardable(data.make(0))):
+    for batch in _distribute(trainer.strategy, data.make(0)):
         sums += trainer.eval_step(batch)
     return _logs(sums)
 
@@ -304,11 +304,25 @@ def _logs(sums) -> dict:
     return {"loss": loss_sum / count, "accuracy": correct / count}
 
 
-def _shardable(dataset: tf.data.Dataset) -> tf.data.Dataset:
-    """In-memory data cannot be sharded by file: shard by data across workers."""
+def _distribute(strategy, dataset: tf.data.Dataset):
+    """The distributed dataset of `strategy`.
+
+    Batches with a batch axis are split across replicas (sharded by data across workers: in-memory
+    data cannot be sharded by file). Graph batches (inputs with an `edge_index`) have no batch axis
+    to split: every replica gets the whole batch, and since the loss is divided by the global sum
+    of sample weights, the averaged gradient is exactly the one-device gradient.
+    """
+    inputs = dataset.element_spec[0] if isinstance(dataset.element_spec, tuple) else None
+    if strategy.num_replicas_in_sync > 1 and isinstance(inputs, dict) and "edge_index" in inputs:
+
+        def per_worker(context):
+            local = strategy.num_replicas_in_sync // context.num_input_pipelines
+            return dataset.flat_map(lambda *element: tf.data.Dataset.from_tensors(element).repeat(local))
+
+        return strategy.distribute_datasets_from_function(per_worker)
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return dataset.with_options(options)
+    return strategy.experimental_distribute_dataset(dataset.with_options(options))
 
 
 def _model_in_scope(model, strategy, mixed_precision):

@@ -1,0 +1,87 @@
+"""zoo.fit and `zoo train` on the sequence and graph data of the other families, on real data."""
+
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import zoo
+from zoo import data as zoo_data
+
+
+@pytest.fixture(scope="module")
+def cora(shared_data_module):
+    return zoo_data.load_planetoid(shared_data_module / "graphs" / "cora" / "cora.npz", normalize_features=True)
+
+
+@pytest.fixture(scope="module")
+def shared_data_module():
+    from tests_paths import shared_data_or_skip
+
+    return shared_data_or_skip()
+
+
+def gcn(cora):
+    keras.utils.set_random_seed(0)
+    return zoo.build("gcn", task="node", num_classes=cora.num_classes, input_shape=(cora.num_features,), dropout=0.0)
+
+
+def test_node_classification_one_device_equals_mirrored(cora):
+    single, mirrored = gcn(cora), gcn(cora)
+    kwargs = dict(epochs=3, optimizer="sgd", learning_rate=0.5, verbose=0)
+    zoo.fit(single, cora.dataset("train"), strategy="one_device", **kwargs)
+    strategy = zoo.training.resolve_strategy("mirrored")
+    assert strategy.num_replicas_in_sync == 2
+    history = zoo.fit(mirrored, cora.dataset("train"), strategy=strategy, validation_data=cora.dataset("val"),
+                      **kwargs)
+    for a, b in zip(single.get_weights(), mirrored.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+@pytest.mark.slow
+def test_node_classification_learns_cora(cora):
+    model = gcn(cora)
+    zoo.fit(model, cora.dataset("train"), epochs=60, learning_rate=0.01, verbose=0)
+    accuracy = zoo.evaluate(model, cora.dataset("test"))["accuracy"]
+    assert accuracy > 0.7, accuracy
+
+
+def test_graph_classification_batches(shared_data_module):
+    mutag = zoo_data.load_gin_text(shared_data_module / "graphs" / "MUTAG")
+    keras.utils.set_random_seed(0)
+    model = zoo.build("gin", task="graph", num_classes=2, input_shape=(mutag.num_features,))
+    history = zoo.fit(model, mutag.dataset(batch_size=32, shuffle=True, seed=0), epochs=15, learning_rate=0.01,
+                      verbose=0)
+    assert history.history["accuracy"][-1] > 0.75
+    assert zoo.evaluate(model, mutag.dataset(batch_size=64))["accuracy"] > 0.75
+
+
+def test_variable_length_sequences(shared_data_module):
+    train = zoo_data.load_ts(shared_data_module / "sequences" / "JapaneseVowels_TRAIN.ts")
+    x, _ = zoo_data.pad_sequences(zoo_data.standardize(train.series)[0])
+    keras.utils.set_random_seed(0)
+    model = zoo.build("gru", num_classes=9, input_shape=(None, 12), units=(32,))
+    history = zoo.fit(model, (x, train.labels), epochs=5, batch_size=16, learning_rate=3e-3, verbose=0)
+    assert history.history["accuracy"][-1] > history.history["accuracy"][0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "model, files, words",
+    [
+        ("gcn", ["graphs/cora/cora.npz"], ["val_accuracy"]),
+        ("gin", ["graphs/MUTAG"], ["accuracy"]),
+        ("conv1d", ["sequences/GunPoint_TRAIN.ts", "sequences/GunPoint_TEST.ts"], ["val_accuracy"]),
+    ],
+)
+def test_zoo_train_reads_graph_and_sequence_files(shared_data_module, model, files, words):
+    paths = [str(shared_data_module / f) for f in files]
+    command = [sys.executable, "-m", "zoo", "train", model, "--data", paths[0], "--epochs", "2", "--one-line"]
+    if len(paths) > 1:
+        command += ["--validation-data", paths[1]]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Epoch 2/2" in result.stdout and all(w in result.stdout for w in words), result.stdout
