@@ -27,6 +27,33 @@ def layer_output(model, layer_name, x):
     return np.asarray(keras.Model(model.input, model.get_layer(layer_name).output)(x))
 
 
+# Cards -------------------------------------------------------------------------------------------
+
+
+def assert_family_cards(pattern, names, *, family, reference, **fields):
+    """`zoo.list_models(pattern)` is `names`, image models of `family` whose reference (the paper)
+    contains `reference` (e.g. its arXiv number) and whose cards have the given `fields`."""
+    assert zoo.list_models(pattern) == names
+    for name in names:
+        card = zoo.card(name)
+        assert (card.family, card.task) == (family, "image") and reference in card.reference
+        assert {key: getattr(card, key) for key in fields} == fields, name
+
+
+def assert_keras_applications_card(name, keras_application, weights_file, preprocessing, notop="_notop.h5"):
+    """The card of `name` names its keras.applications twin and its ImageNet weights: the file
+    `weights_file` (its path under keras' weight folder), the no-top file beside it (ending in
+    `notop`), inputs preprocessed as `preprocessing`."""
+    card = zoo.card(name)
+    assert card.keras_application == keras_application
+    assert card.reference_impl == "keras.applications." + keras_application
+    weights = card.pretrained["imagenet"]
+    assert weights.preprocessing == preprocessing
+    assert weights.url.endswith("/" + weights_file)
+    assert weights.notop_url == weights.url[: -len(".h5")] + notop
+    return weights
+
+
 # Parameter parity --------------------------------------------------------------------------------
 
 
@@ -173,4 +200,12 @@ def build_backbone(name, pooling, *, feature_rank=4, **build_kwargs):
     model = zoo.build(name, include_top=False, pooling=pooling, **build_kwargs)
     assert not set(zoo.card(name).head_layers) & {layer.name for layer in model.layers}
     assert len(model.output.shape) == (feature_rank if pooling is None else 2)
+    return model
+
+
+def check_backbone_outputs(name, pooling, input_shape, feature_map, **build_kwargs):
+    """Without its head, `name` at `input_shape` gives the `feature_map` (its shape without the batch
+    axis) with pooling=None, or its channels with "avg" / "max"; returns the model."""
+    model = build_backbone(name, pooling, feature_rank=len(feature_map) + 1, input_shape=input_shape, **build_kwargs)
+    assert model.output.shape == (None, *(feature_map if pooling is None else feature_map[-1:]))
     return model

@@ -3,19 +3,8 @@
 import keras
 import numpy as np
 import pytest
-from block_checks import (
-    assert_config,
-    assert_reloads,
-    assert_same_outputs,
-    assert_training_reaches_batch_norm,
-    batch_norm,
-    copy_weights_to,
-    keras_block_model,
-    random_input,
-    relu,
-    sublayers,
-    wrap,
-)
+from block_checks import assert_config, assert_reloads, assert_same_outputs, assert_training_reaches_batch_norm
+from block_checks import batch_norm, copy_weights_to, keras_block_model, random_input, relu, sublayers, wrap
 from keras.src.applications import densenet as keras_densenet
 
 from layers.dense_connect import DenseBlock, DenseLayer, TransitionBlock

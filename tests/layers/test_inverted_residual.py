@@ -3,14 +3,8 @@
 import keras
 import numpy as np
 import pytest
-from block_checks import (
-    assert_config,
-    assert_reloads,
-    assert_training_reaches_batch_norm,
-    keras_block_model,
-    sublayers,
-    wrap,
-)
+from block_checks import assert_config, assert_reloads, assert_training_reaches_batch_norm, keras_block_model, sublayers
+from block_checks import wrap
 from keras.src.applications import imagenet_utils
 from keras.src.applications.mobilenet_v2 import _inverted_res_block
 

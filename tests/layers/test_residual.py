@@ -4,19 +4,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from block_checks import (
-    assert_config,
-    assert_reloads,
-    assert_same_outputs,
-    assert_training_reaches_batch_norm,
-    batch_norm,
-    copy_weights_to,
-    keras_block_model,
-    random_input,
-    relu,
-    sublayers,
-    wrap,
-)
+from block_checks import assert_config, assert_reloads, assert_same_outputs, assert_training_reaches_batch_norm
+from block_checks import batch_norm, copy_weights_to, keras_block_model, random_input, relu, sublayers, wrap
 from keras.src.applications.resnet import residual_block_v1
 
 from layers.residual import BasicBlock, BottleneckBlock

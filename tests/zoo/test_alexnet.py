@@ -3,15 +3,8 @@
 import keras
 import numpy as np
 import pytest
-from family_checks import (
-    assert_below_minimum_rejected,
-    assert_parameter_parity,
-    assert_reloads,
-    assert_runs,
-    build_backbone,
-    check_new_head,
-    random_images,
-)
+from family_checks import assert_below_minimum_rejected, assert_parameter_parity, assert_reloads, assert_runs
+from family_checks import build_backbone, check_new_head, random_images
 
 import zoo
 from layers.normalization import LocalResponseNormalization

@@ -3,17 +3,9 @@
 import keras
 import numpy as np
 import pytest
-from family_checks import (
-    assert_below_minimum_rejected,
-    assert_loads_keras_twin,
-    assert_parameter_parity,
-    assert_reloads,
-    assert_runs,
-    build_backbone,
-    check_keras_applications_weights,
-    keras_twin,
-    random_images,
-)
+from family_checks import assert_below_minimum_rejected, assert_family_cards, assert_keras_applications_card
+from family_checks import assert_loads_keras_twin, assert_parameter_parity, assert_reloads, assert_runs
+from family_checks import check_backbone_outputs, check_keras_applications_weights, keras_twin, random_images
 
 import zoo
 from layers.dense_connect import DenseBlock, TransitionBlock
@@ -34,20 +26,14 @@ TINY = dict(blocks=(1, 2, 1, 1), growth_rate=4, stem_filters=8)
 
 
 def test_registered_names_and_cards():
-    assert zoo.list_models("densenet*") == NAMES
-    for name in NAMES:
-        card = zoo.card(name)
-        assert card.family == "densenet" and card.task == "image" and card.input_shape == (224, 224, 3)
-        assert "1608.06993" in card.reference and card.head_layers == ("predictions",)
-        assert card.min_input_size == 29
+    assert_family_cards(
+        "densenet*", NAMES, family="densenet", reference="1608.06993", input_shape=(224, 224, 3),
+        head_layers=("predictions",), min_input_size=29,
+    )
     for name in NAMES[:3]:
-        card = zoo.card(name)
-        assert card.keras_application == "DenseNet" + name[len("densenet"):]
-        assert card.reference_impl == "keras.applications." + card.keras_application
-        weights = card.pretrained["imagenet"]
-        assert weights.preprocessing == "torch"
-        assert weights.url.endswith(f"/densenet/{name}_weights_tf_dim_ordering_tf_kernels.h5")
-        assert weights.notop_url.endswith(f"/densenet/{name}_weights_tf_dim_ordering_tf_kernels_notop.h5")
+        assert_keras_applications_card(
+            name, "DenseNet" + name[len("densenet"):], f"densenet/{name}_weights_tf_dim_ordering_tf_kernels.h5", "torch"
+        )
     assert zoo.card("densenet121").pretrained["imagenet"].file_hash == "9d60b8095a5708f2dcce2bca79d332c7"
     card = zoo.card("densenet264")
     assert card.keras_application is None and card.pretrained == {}
@@ -108,10 +94,7 @@ def test_below_the_minimum_fails():
 
 @pytest.mark.parametrize("pooling", [None, "avg", "max"])
 def test_backbone_outputs(pooling):
-    model = build_backbone("densenet121", pooling, input_shape=SMALL)
-    assert model.output.shape[-1] == 1024
-    if pooling is None:
-        assert model.output.shape == (None, 2, 2, 1024)
+    check_backbone_outputs("densenet121", pooling, SMALL, (2, 2, 1024))
 
 
 def test_logits_and_softmax_heads():

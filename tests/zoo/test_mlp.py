@@ -3,15 +3,8 @@
 import keras
 import numpy as np
 import pytest
-from family_checks import (
-    assert_below_minimum_rejected,
-    assert_parameter_parity,
-    assert_reloads,
-    assert_runs,
-    check_new_head,
-    layer_output,
-    random_images,
-)
+from family_checks import assert_below_minimum_rejected, assert_parameter_parity, assert_reloads, assert_runs
+from family_checks import check_new_head, layer_output, random_images
 
 import zoo
 

@@ -3,17 +3,9 @@
 import keras
 import numpy as np
 import pytest
-from family_checks import (
-    assert_below_minimum_rejected,
-    assert_parameter_parity,
-    assert_reloads,
-    assert_runs,
-    build_backbone,
-    check_keras_applications_weights,
-    random_images,
-    save_legacy_h5,
-    trainable_count,
-)
+from family_checks import assert_below_minimum_rejected, assert_keras_applications_card, assert_parameter_parity
+from family_checks import assert_reloads, assert_runs, check_backbone_outputs, check_keras_applications_weights
+from family_checks import random_images, save_legacy_h5, trainable_count
 from keras.src.applications import mobilenet_v2 as keras_mobilenet_v2
 
 import zoo
@@ -77,12 +69,13 @@ def test_keras_applications_weights(randomize, tmp_path):
 
 
 def test_card_points_at_the_keras_applications_files():
-    spec = zoo.card("mobilenet_v2").pretrained["imagenet"]
     name = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224"
+    spec = assert_keras_applications_card(
+        "mobilenet_v2", "MobileNetV2", f"mobilenet_v2/{name}.h5", "tf", notop="_no_top.h5"
+    )
     assert spec.url == keras_mobilenet_v2.BASE_WEIGHT_PATH + name + ".h5"
     assert spec.notop_url == keras_mobilenet_v2.BASE_WEIGHT_PATH + name + "_no_top.h5"
     assert spec.file_hash is None and spec.notop_file_hash is None  # keras publishes no hashes for them
-    assert spec.preprocessing == "tf"
 
 
 @pytest.mark.parametrize("shape", [(32, 32, 3), (97, 97, 3), (45, 97, 1)])
@@ -96,11 +89,9 @@ def test_below_the_minimum_is_rejected(shape):
     assert_below_minimum_rejected("mobilenet_v2", shape)
 
 
-@pytest.mark.parametrize("pooling, expected", [(None, (None, 2, 2, 1280)), ("avg", (None, 1280)),
-                                               ("max", (None, 1280))])
-def test_backbone_pooling(pooling, expected):
-    model = build_backbone("mobilenet_v2", pooling, input_shape=(64, 64, 3))
-    assert model.output.shape == expected
+@pytest.mark.parametrize("pooling", [None, "avg", "max"])
+def test_backbone_pooling(pooling):
+    model = check_backbone_outputs("mobilenet_v2", pooling, (64, 64, 3), (2, 2, 1280))
     assert model.layers[-1].name == {None: "out_relu", "avg": "avg_pool", "max": "max_pool"}[pooling]
 
 

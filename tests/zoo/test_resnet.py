@@ -3,18 +3,10 @@
 import keras
 import numpy as np
 import pytest
-from family_checks import (
-    assert_below_minimum_rejected,
-    assert_loads_keras_twin,
-    assert_parameter_parity,
-    assert_reloads,
-    assert_runs,
-    build_backbone,
-    check_keras_applications_weights,
-    keras_twin,
-    random_images,
-    save_legacy_h5,
-)
+from family_checks import assert_below_minimum_rejected, assert_family_cards, assert_keras_applications_card
+from family_checks import assert_loads_keras_twin, assert_parameter_parity, assert_reloads, assert_runs
+from family_checks import check_backbone_outputs, check_keras_applications_weights, keras_twin, random_images
+from family_checks import save_legacy_h5
 
 import zoo
 from layers.residual import BasicBlock, BottleneckBlock
@@ -34,19 +26,14 @@ SMALL = (64, 64, 3)
 
 
 def test_registered_names_and_cards():
-    assert zoo.list_models("resnet*") == NAMES
-    for name in NAMES:
-        card = zoo.card(name)
-        assert card.family == "resnet" and card.task == "image" and card.input_shape == (224, 224, 3)
-        assert "1512.03385" in card.reference and card.head_layers == ("predictions",)
+    assert_family_cards(
+        "resnet*", NAMES, family="resnet", reference="1512.03385", input_shape=(224, 224, 3),
+        head_layers=("predictions",),
+    )
     for name in ["resnet50", "resnet101", "resnet152"]:
-        card = zoo.card(name)
-        assert card.keras_application == "ResNet" + name[len("resnet"):]
-        assert card.reference_impl == "keras.applications." + card.keras_application
-        weights = card.pretrained["imagenet"]
-        assert weights.preprocessing == "caffe"
-        assert weights.url.endswith(f"/resnet/{name}_weights_tf_dim_ordering_tf_kernels.h5")
-        assert weights.notop_url.endswith(f"/resnet/{name}_weights_tf_dim_ordering_tf_kernels_notop.h5")
+        weights = assert_keras_applications_card(
+            name, "ResNet" + name[len("resnet"):], f"resnet/{name}_weights_tf_dim_ordering_tf_kernels.h5", "caffe"
+        )
         assert len(weights.file_hash) == len(weights.notop_file_hash) == 32
     for name in ["resnet18", "resnet34"]:
         card = zoo.card(name)
@@ -120,11 +107,8 @@ def test_below_the_minimum_is_rejected():
 
 @pytest.mark.parametrize("pooling", [None, "avg", "max"])
 def test_backbone_outputs(pooling):
-    model = build_backbone("resnet18", pooling, input_shape=SMALL)
-    assert model.output.shape[-1] == 512
-    if pooling is None:
-        assert model.output.shape == (None, 2, 2, 512)
-    assert build_backbone("resnet50", pooling, input_shape=SMALL).output.shape[-1] == 2048
+    check_backbone_outputs("resnet18", pooling, SMALL, (2, 2, 512))
+    check_backbone_outputs("resnet50", pooling, SMALL, (2, 2, 2048))
 
 
 def test_logits_and_softmax_heads():

@@ -5,15 +5,9 @@ import inspect
 import keras
 import numpy as np
 import pytest
-from family_checks import (
-    assert_below_minimum_rejected,
-    assert_parameter_parity,
-    assert_reloads,
-    build_backbone,
-    check_keras_applications_weights,
-    random_images,
-    trainable_count,
-)
+from family_checks import assert_below_minimum_rejected, assert_family_cards, assert_keras_applications_card
+from family_checks import assert_parameter_parity, assert_reloads, check_backbone_outputs
+from family_checks import check_keras_applications_weights, random_images, trainable_count
 from keras.src.applications import vgg16 as keras_vgg16
 from keras.src.applications import vgg19 as keras_vgg19
 
@@ -32,7 +26,7 @@ SMALL = dict(fc_units=8)  # a cheap head for tests that are not about the head
 
 
 def test_registered():
-    assert zoo.list_models("vgg*") == ["vgg11", "vgg13", "vgg16", "vgg19"]
+    assert_family_cards("vgg*", ["vgg11", "vgg13", "vgg16", "vgg19"], family="vgg", reference="1409.1556")
     assert [zoo.card(n).extra["configuration"] for n in PARAMS] == ["A", "B", "D", "E"]
     # weight layers of Table 1: the convolutions plus three fully connected layers
     assert [sum(VARIANTS[n].convs_per_block) + 3 for n in PARAMS] == [11, 13, 16, 19]
@@ -56,13 +50,13 @@ def test_keras_applications_weights_load_by_name(name, tmp_path, randomize):
 @pytest.mark.parametrize("name", list(KERAS))
 def test_card_points_at_the_keras_applications_files(name):
     module = KERAS[name]
-    spec = zoo.card(name).pretrained["imagenet"]
+    spec = assert_keras_applications_card(
+        name, name.upper(), f"{name}/{name}_weights_tf_dim_ordering_tf_kernels.h5", "caffe"
+    )
     source = inspect.getsource(module)
     assert (spec.url, spec.notop_url) == (module.WEIGHTS_PATH, module.WEIGHTS_PATH_NO_TOP)
     assert len(spec.file_hash) == len(spec.notop_file_hash) == 32
     assert f'file_hash="{spec.file_hash}"' in source and f'file_hash="{spec.notop_file_hash}"' in source
-    assert spec.preprocessing == "caffe"
-    assert zoo.card(name).keras_application == name.upper()
     assert not zoo.card("vgg11").pretrained and not zoo.card("vgg13").pretrained
 
 
@@ -89,8 +83,7 @@ def test_the_minimum_is_the_architectures():
 
 @pytest.mark.parametrize("pooling", [None, "avg", "max"])
 def test_backbone_pooling(pooling):
-    model = build_backbone("vgg13", pooling, input_shape=(64, 64, 3))
-    assert model.output.shape[-1] == 512
+    model = check_backbone_outputs("vgg13", pooling, (64, 64, 3), (2, 2, 512))
     assert all("fc" not in l.name for l in model.layers)
 
 

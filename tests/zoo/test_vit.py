@@ -2,15 +2,8 @@
 
 import numpy as np
 import pytest
-from family_checks import (
-    assert_below_minimum_rejected,
-    assert_parameter_parity,
-    assert_reloads,
-    build_backbone,
-    check_new_head,
-    layer_output,
-    random_images,
-)
+from family_checks import assert_below_minimum_rejected, assert_family_cards, assert_parameter_parity, assert_reloads
+from family_checks import build_backbone, check_new_head, layer_output, random_images
 
 import zoo
 from layers.transformer import TransformerEncoderBlock
@@ -37,9 +30,8 @@ def images(size=32):
 
 
 def test_registered():
-    assert zoo.list_models("vit_*") == ["vit_b16", "vit_l16", "vit_s16", "vit_ti16"]
+    assert_family_cards("vit_*", ["vit_b16", "vit_l16", "vit_s16", "vit_ti16"], family="vit", reference="2010.11929")
     assert zoo.list_models(family="vit") == zoo.list_models("vit_*")
-    assert all(zoo.card(name).task == "image" for name in TIMM_PARAMS)
 
 
 @pytest.mark.parametrize("name", list(TIMM_PARAMS))

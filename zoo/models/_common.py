@@ -8,6 +8,7 @@ from typing import Callable, NamedTuple
 import keras
 from keras import layers
 
+from layers.transformer import TransformerEncoderBlock
 from zoo.cards import ModelCard
 from zoo.errors import InvalidArgumentError
 from zoo.pretrained import keras_applications_weights
@@ -167,6 +168,28 @@ def conv_pool_stem(x, filters: int, *, use_bias: bool, epsilon: float, pad_names
     x = layers.Activation("relu", name="conv1_relu")(x)
     x = layers.ZeroPadding2D(1, name=pad_names[1])(x)
     return layers.MaxPooling2D(3, strides=2, name=pool_name)(x)
+
+
+def transformer_encoder(x, config, *, attention_mask=None):
+    """ViT's encoder (Dosovitskiy et al. 2021, equations 2-4) on position-embedded tokens [batch, tokens, dim].
+
+    Dropout "pos_drop" (when `config.dropout`), `config.depth` pre-norm `TransformerEncoderBlock`s
+    "encoder_block{i}", then LayerNormalization "encoder_norm". `config` holds depth, num_heads,
+    mlp_dim, dropout, attention_dropout and layer_norm_epsilon; `attention_mask` goes to every block.
+    """
+    if config.dropout:
+        x = layers.Dropout(config.dropout, name="pos_drop")(x)
+    mask = {} if attention_mask is None else {"attention_mask": attention_mask}
+    for i in range(config.depth):
+        x = TransformerEncoderBlock(
+            num_heads=config.num_heads,
+            mlp_dim=config.mlp_dim,
+            dropout=config.dropout,
+            attention_dropout=config.attention_dropout,
+            layer_norm_epsilon=config.layer_norm_epsilon,
+            name=f"encoder_block{i}",
+        )(x, **mask)
+    return layers.LayerNormalization(epsilon=config.layer_norm_epsilon, name="encoder_norm")(x)
 
 
 def predictions(x, num_classes: int, classifier_activation):

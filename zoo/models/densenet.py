@@ -30,15 +30,8 @@ from keras import layers
 from layers.dense_connect import DenseBlock, TransitionBlock
 from zoo.cards import ModelCard
 from zoo.errors import InvalidArgumentError
-from zoo.models._common import (
-    Counts,
-    conv_pool_stem,
-    image_card,
-    image_input,
-    is_positive_int,
-    pooled_classifier,
-    register_variants,
-)
+from zoo.models._common import Counts, conv_pool_stem, image_card, image_input, is_positive_int, pooled_classifier
+from zoo.models._common import register_variants
 
 
 @dataclass(frozen=True)

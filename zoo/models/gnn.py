@@ -143,7 +143,7 @@ VARIANTS = {
 _PREFIX = {GCNConfig: "gcn", SAGEConfig: "sage", GATConfig: "gat", GINConfig: "gin", MPNNConfig: "mp"}
 
 _CORA = "Cora (Planetoid split): 1,433 bag-of-words features, 7 classes"
-_MUTAG = "MUTAG: 7 atom types (one-hot), 4 bond types, 2 classes"
+_MUTAG = "MUTAG-style molecules: one-hot atom types (7 in the TU data set), 4 bond types, 2 classes"
 
 # name: (level, input_shape, num_classes, params, trainable_params, reference, description, data)
 # (gin: its batch-norm statistics and its fixed epsilons (GIN-0) are not trainable)

@@ -23,15 +23,8 @@ import keras
 from keras import layers
 
 from zoo.errors import InvalidArgumentError
-from zoo.models._common import (
-    Counts,
-    fully_connected,
-    image_card,
-    image_input,
-    is_positive_int,
-    predictions,
-    register_variants,
-)
+from zoo.models._common import Counts, fully_connected, image_card, image_input, is_positive_int, predictions
+from zoo.models._common import register_variants
 
 
 @dataclass(frozen=True)

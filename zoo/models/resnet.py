@@ -30,15 +30,8 @@ import keras
 from layers.residual import BasicBlock, BottleneckBlock
 from zoo.cards import ModelCard
 from zoo.errors import InvalidArgumentError
-from zoo.models._common import (
-    Counts,
-    conv_pool_stem,
-    image_card,
-    image_input,
-    is_positive_int,
-    pooled_classifier,
-    register_variants,
-)
+from zoo.models._common import Counts, conv_pool_stem, image_card, image_input, is_positive_int, pooled_classifier
+from zoo.models._common import register_variants
 
 BLOCKS = {"basic": BasicBlock, "bottleneck": BottleneckBlock}
 

@@ -28,11 +28,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import keras
-from keras import layers
 
-from layers.transformer import ClassToken, PatchEmbedding, PositionEmbedding, TransformerEncoderBlock
+from layers.transformer import ClassToken, PatchEmbedding, PositionEmbedding
 from zoo.errors import InvalidArgumentError
 from zoo.models._common import Counts, global_pool, image_card, image_input, predictions, register_variants
+from zoo.models._common import transformer_encoder
 
 
 @dataclass(frozen=True)
@@ -115,18 +115,7 @@ def _build_vit(config: ViTConfig, *, name, num_classes, input_shape, include_top
     x = PatchEmbedding(config.dim, config.patch_size, name="patch_embed")(inputs)
     x = ClassToken(name="cls_token")(x)
     x = PositionEmbedding(name="pos_embed")(x)
-    if config.dropout:
-        x = layers.Dropout(config.dropout, name="pos_drop")(x)
-    for i in range(config.depth):
-        x = TransformerEncoderBlock(
-            num_heads=config.num_heads,
-            mlp_dim=config.mlp_dim,
-            dropout=config.dropout,
-            attention_dropout=config.attention_dropout,
-            layer_norm_epsilon=config.layer_norm_epsilon,
-            name=f"encoder_block{i}",
-        )(x)
-    x = layers.LayerNormalization(epsilon=config.layer_norm_epsilon, name="encoder_norm")(x)
+    x = transformer_encoder(x, config)  # pos_drop, encoder_block0 ... encoder_block{depth - 1}, encoder_norm
     if include_top:
         x = x[:, 0]  # the class token
         x = predictions(x, num_classes, classifier_activation)
