@@ -13,6 +13,7 @@ from keras.src.legacy.saving import legacy_h5_format
 
 import zoo
 
+
 def random_images(shape, batch=2, seed=1):
     """A batch of `batch` random inputs of `shape` (without the batch axis), uniform in [-1, 1)."""
     return np.random.default_rng(seed).uniform(-1, 1, (batch, *shape)).astype("float32")

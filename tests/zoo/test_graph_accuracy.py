@@ -2,7 +2,7 @@
 
 - gcn on Cora, Planetoid split (140 training nodes): test accuracy, mean of 3 seeds >= 0.80
   (Kipf & Welling report 81.5 %). Setup of the paper: row-normalized features, Adam 0.01,
-  dropout 0.5, weight decay 5e-4; 200 epochs without early stopping.
+  dropout 0.5, weight decay 5e-4 on the first layer; 200 epochs without early stopping.
 - gat on Cora: test accuracy >= 0.80 (GAT reports 83.0 %). Adam 0.005, dropout 0.6 on inputs and
   attention, weight decay 5e-4; 100 epochs.
 - gin on MUTAG, the 10 folds of the GIN code: mean test accuracy >= 0.85 (GIN reports 89.4 % for

@@ -3,7 +3,8 @@
 | model       | paper                                                                          | layer (layers/)    |
 | ----------- | ------------------------------------------------------------------------------ | ------------------ |
 | `gcn`       | Kipf & Welling (2017). Semi-Supervised Classification with Graph Convolutional | `GCNConv` "sym"    |
-|             | Networks. ICLR. arXiv:1609.02907 (section 5: 2 layers, 16 hidden, dropout 0.5)  |                    |
+|             | Networks. ICLR. arXiv:1609.02907 (section 5: 2 layers, 16 hidden, dropout 0.5, |                    |
+|             | weight decay 5e-4 on the first layer)                                           |                    |
 | `graphsage` | Hamilton, Ying, Leskovec (2017). Inductive Representation Learning on Large    | `SAGEConv`         |
 |             | Graphs. NeurIPS. arXiv:1706.02216 (K = 2, mean aggregator, 256-d layers)        |                    |
 | `gat`       | Brody, Alon, Yahav (2022). How Attentive are Graph Attention Networks? ICLR.   | `GATv2Conv`        |
@@ -26,9 +27,11 @@ N and E are dynamic, so one model (and one traced `tf.function`) serves every ba
 batches: call it on a dict of tensors, or `fit` / `predict` on a `tf.data.Dataset` whose elements are
 batches (`zoo.data.graph_dataset`, `NodeClassificationData.dataset`); Keras cannot cut a batch out
 of arrays whose first axes differ. For the same reason `tf.distribute.MirroredStrategy` must not
-split a batch itself (it would cut `edge_index` [2, E] along its first axis; the check layer then
-reports it): give each replica its own batches (`strategy.distribute_datasets_from_function`) and
-train with a `strategy.run` step. Models save to `.keras` and reload with no custom objects.
+split a batch itself: `fit` on a dataset of graph batches under it cuts `edge_index` [2, E] along
+its first axis (the check layer reports it), and `fit` on per-replica batches
+(`strategy.distribute_datasets_from_function`) fails in Keras 3.15 (an AddN of differently shaped
+per-replica tensors). A `strategy.run` step over per-replica batches runs: distributed training of
+graph models needs the project's own step. Models save to `.keras` and reload with no custom objects.
 
 The first layer, "validate_graph_batch" (`layers.ValidateGraphBatch`), checks the batch (node ids
 in range and not negative, ranks, lengths); every other layer reads its output, so inside
@@ -72,6 +75,7 @@ class GNNConfig:
     hidden layer (GIN's eq. 4.2) instead of reading out the last layer only.
     l2: L2 factor on the kernels of the graph layers (Keras' L2: loss += l2 * sum(W^2), so the
     papers' `weight_decay * tf.nn.l2_loss(W)` is l2 = weight_decay / 2).
+    l2_layers: "all" graph layers, or only the "first" (as Kipf & Welling's GCN code).
     """
 
     task: str = "node"
@@ -82,6 +86,7 @@ class GNNConfig:
     readout: str = "sum"
     jumping_knowledge: bool = False
     l2: float = 0.0
+    l2_layers: str = "all"
 
 
 @dataclass(frozen=True)
@@ -130,7 +135,7 @@ class MPNNConfig(GNNConfig):
 
 
 VARIANTS = {
-    "gcn": GCNConfig(task="node", hidden=(16,), dropout=0.5, l2=2.5e-4),
+    "gcn": GCNConfig(task="node", hidden=(16,), dropout=0.5, l2=2.5e-4, l2_layers="first"),
     "graphsage": SAGEConfig(task="node", hidden=(256,), dropout=0.5, head_dropout=0.5, aggregator="mean"),
     "gat": GATConfig(task="node", hidden=(8,), heads=8, output_heads=1, dropout=0.6, attention_dropout=0.6,
                      activation="elu", l2=2.5e-4),
@@ -234,6 +239,8 @@ def _check_config(config: GNNConfig, name: str) -> None:
         bad(f"readout must be one of {READOUTS}, got {config.readout!r}")
     if config.l2 < 0:
         bad(f"l2 must be >= 0, got {config.l2!r}")
+    if config.l2_layers not in ("all", "first"):
+        bad(f"l2_layers must be 'all' or 'first', got {config.l2_layers!r}")
     if isinstance(config, GCNConfig) and config.normalization not in ("sym", "mean"):
         bad(f"normalization must be 'sym' or 'mean', got {config.normalization!r}")
     if isinstance(config, SAGEConfig) and config.aggregator not in ("mean", "max"):
@@ -264,9 +271,11 @@ def graph_inputs(feature_size: int, *, edge_feature_size: int = 0, node_graph_id
     return inputs
 
 
-def _graph_layer(config: GNNConfig, units: int, *, name: str, activation, validate: bool, head: bool = False):
+def _graph_layer(config: GNNConfig, units: int, *, name: str, activation, validate: bool, head: bool = False,
+                 first: bool = False):
     """The graph layer of the family with `units` outputs (per head for gat)."""
-    regularizer = keras.regularizers.L2(config.l2) if config.l2 else None
+    regularized = config.l2 and (first or config.l2_layers == "all")
+    regularizer = keras.regularizers.L2(config.l2) if regularized else None
     common = dict(name=name, validate=validate, kernel_regularizer=regularizer)
     if isinstance(config, GCNConfig):
         return GCNConv(units, normalization=config.normalization, activation=activation, **common)
@@ -340,7 +349,8 @@ def _build_gnn(config: GNNConfig, *, name, num_classes, input_shape, include_top
     for i, units in enumerate(config.hidden, start=1):
         if config.dropout:
             x = layers.Dropout(config.dropout, name=f"dropout{i}")(x)
-        x = _graph_layer(config, units, name=f"{prefix}{i}", activation=config.activation, validate=False)(graph(x))
+        x = _graph_layer(config, units, name=f"{prefix}{i}", activation=config.activation, validate=False,
+                         first=i == 1)(graph(x))
         if isinstance(config, GINConfig):
             if config.batch_norm:
                 x = layers.BatchNormalization(momentum=config.batch_norm_momentum, name=f"{prefix}{i}_bn")(x)
@@ -359,6 +369,7 @@ def _build_gnn(config: GNNConfig, *, name, num_classes, input_shape, include_top
             x = layers.Dropout(config.dropout, name=f"dropout{i}")(x)
         head = _graph_layer(
             config, num_classes, name="predictions", activation=classifier_activation, validate=False, head=True,
+            first=not config.hidden,
         )
         return keras.Model(inputs, head(graph(x)), name=name)
 
