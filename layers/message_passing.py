@@ -17,9 +17,9 @@ Every layer here computes messages with a gather over the edges (`tf.gather(h, s
 collects them with a segment reduction over the receivers (`tf.math.unsorted_segment_sum` / `_max`,
 or a segment softmax), so node outputs permute with the nodes and isolated nodes receive nothing.
 
-This module holds the pieces the graph layers share (`validate_graph_batch`, `unpack_graph`,
-`aggregate`, `segment_softmax`, the `GraphLayer` base class) and the general message-passing layer
-of Gilmer et al. (2017). Neural Message Passing for Quantum Chemistry. ICML. arXiv:1703.01212:
+This module holds the pieces the graph layers share (`validate_graph_batch` and its layer form
+`ValidateGraphBatch`, `unpack_graph`, `aggregate`, `segment_softmax`, the `GraphLayer` base class)
+and the general message-passing layer of Gilmer et al. (2017). Neural Message Passing for Quantum Chemistry. ICML. arXiv:1703.01212:
 
     m_v = AGG_{w -> v} M(h_w, h_v, e_wv)        (message from sender, receiver and edge; sum/mean/max)
     h_v' = U(h_v, m_v)                          (update: a GRU as in the paper, or a dense layer)

@@ -2,7 +2,8 @@
 
 - gcn on Cora, Planetoid split (140 training nodes): test accuracy, mean of 3 seeds >= 0.80
   (Kipf & Welling report 81.5 %). Setup of the paper: row-normalized features, Adam 0.01,
-  dropout 0.5, weight decay 5e-4 on the first layer; 200 epochs without early stopping.
+  dropout 0.5, weight decay 5e-4 on the first layer, 200 epochs, model selection on the 500
+  validation nodes (the weights of the epoch with the lowest validation loss).
 - gat on Cora: test accuracy >= 0.80 (GAT reports 83.0 %). Adam 0.005, dropout 0.6 on inputs and
   attention, weight decay 5e-4; 100 epochs.
 - gin on MUTAG, the 10 folds of the GIN code: mean test accuracy >= 0.85 (GIN reports 89.4 % for
@@ -40,7 +41,7 @@ def _report(capsys, text):
         print(f"\n[accuracy] {text}")
 
 
-def _cora_accuracy(name, data, *, seeds, epochs, learning_rate):
+def _cora_accuracy(name, data, *, seeds, epochs, learning_rate, select_on_validation=False):
     def build():
         return zoo.build(name, num_classes=data.num_classes, input_shape=(data.num_features,))
 
@@ -54,7 +55,11 @@ def _cora_accuracy(name, data, *, seeds, epochs, learning_rate):
     accuracies = []
     for seed in seeds:
         _fresh_start(model, build, seed)
-        model.fit(train, epochs=epochs, verbose=0)
+        if select_on_validation:
+            best = keras.callbacks.EarlyStopping(monitor="val_loss", patience=20, restore_best_weights=True)
+            model.fit(train, validation_data=data.dataset("val"), epochs=epochs, verbose=0, callbacks=[best])
+        else:
+            model.fit(train, epochs=epochs, verbose=0)
         accuracies.append(model.evaluate(test, verbose=0)[1])
     return accuracies
 
@@ -62,7 +67,8 @@ def _cora_accuracy(name, data, *, seeds, epochs, learning_rate):
 def test_gcn_on_cora(shared_data, capsys):
     start = time.perf_counter()
     data = load_planetoid(shared_data / "graphs" / "cora" / "cora.npz", normalize_features=True)
-    accuracies = _cora_accuracy("gcn", data, seeds=(0, 1, 2), epochs=200, learning_rate=0.01)
+    accuracies = _cora_accuracy("gcn", data, seeds=(0, 1, 2), epochs=200, learning_rate=0.01,
+                                select_on_validation=True)
     mean = float(np.mean(accuracies))
     _report(
         capsys,
@@ -102,9 +108,9 @@ def test_gin_on_mutag_10_fold(shared_data, capsys):
     for fold, (train, test) in enumerate(folds):
         _fresh_start(model, build, fold)
         subset = data.subset(train)
-        # the whole training fold is one batch of graphs (one step per epoch)
-        model.fit(tf.data.Dataset.from_tensors((merge_graphs(subset.graphs), subset.labels)), epochs=epochs,
-                  verbose=0)
+        # the whole training fold is one batch of graphs: one step per epoch, the epochs as one Keras epoch
+        batch = tf.data.Dataset.from_tensors((merge_graphs(subset.graphs), subset.labels))
+        model.fit(batch.repeat(epochs), epochs=1, verbose=0)
         accuracies.append(model.evaluate(data.dataset(test, batch_size=64), verbose=0)[1])
     mean, std = float(np.mean(accuracies)), float(np.std(accuracies))
     _report(
