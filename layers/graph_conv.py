@@ -22,6 +22,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from layers._graph import dense_arguments_config, edge_endpoints, set_dense_arguments
 from layers.message_passing import (
     GraphLayer,
     _choice,
@@ -65,9 +66,7 @@ class _DenseGraphLayer(GraphLayer):
         self.units = _positive_int(units, "units")
         self.activation = keras.activations.get(activation)
         self.use_bias = bool(use_bias)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        set_dense_arguments(self, kernel_initializer, bias_initializer, kernel_regularizer)
         self.bias_regularizer = keras.regularizers.get(bias_regularizer)
 
     def _kernel(self, shape, name="kernel"):
@@ -96,9 +95,7 @@ class _DenseGraphLayer(GraphLayer):
             units=self.units,
             activation=keras.activations.serialize(self.activation),
             use_bias=self.use_bias,
-            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
-            bias_initializer=keras.initializers.serialize(self.bias_initializer),
-            kernel_regularizer=keras.regularizers.serialize(self.kernel_regularizer),
+            **dense_arguments_config(self),
             bias_regularizer=keras.regularizers.serialize(self.bias_regularizer),
         )
         return config
@@ -161,8 +158,7 @@ class GCNConv(_DenseGraphLayer):
 
     def call(self, inputs):
         x, edge_index, _, _ = self._graph(inputs)
-        senders, receivers = edge_index[0], edge_index[1]
-        num_nodes = tf.shape(x, out_type=receivers.dtype)[0]
+        senders, receivers, num_nodes = edge_endpoints(x, edge_index)
         h = tf.matmul(x, self.kernel)
         degree = _in_degree(receivers, num_nodes, h.dtype)
         if self.adds_self_loops:
@@ -258,8 +254,7 @@ class SAGEConv(_DenseGraphLayer):
 
     def call(self, inputs):
         x, edge_index, _, _ = self._graph(inputs)
-        senders, receivers = edge_index[0], edge_index[1]
-        num_nodes = tf.shape(x, out_type=receivers.dtype)[0]
+        senders, receivers, num_nodes = edge_endpoints(x, edge_index)
         if self.aggregator == "mean":
             neigh = aggregate(tf.gather(x, senders), receivers, num_nodes, "mean")
         else:
@@ -361,8 +356,7 @@ class GATv2Conv(_DenseGraphLayer):
 
     def call(self, inputs, training=None):
         x, edge_index, _, _ = self._graph(inputs)
-        senders, receivers = edge_index[0], edge_index[1]
-        num_nodes = tf.shape(x, out_type=receivers.dtype)[0]
+        senders, receivers, num_nodes = edge_endpoints(x, edge_index)
         if self.self_loops:
             loop = tf.range(num_nodes, dtype=receivers.dtype)
             senders = tf.concat([senders, loop], axis=0)
@@ -464,9 +458,7 @@ class GINConv(GraphLayer):
         self.learn_epsilon = bool(learn_epsilon)
         self.batch_norm = bool(batch_norm)
         self.activation = keras.activations.get(activation)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        set_dense_arguments(self, kernel_initializer, bias_initializer, kernel_regularizer)
         self.mlp = []
         for i in range(1, self.mlp_layers + 1):
             last = i == self.mlp_layers
@@ -502,8 +494,7 @@ class GINConv(GraphLayer):
 
     def call(self, inputs, training=None):
         x, edge_index, _, _ = self._graph(inputs)
-        senders, receivers = edge_index[0], edge_index[1]
-        num_nodes = tf.shape(x, out_type=receivers.dtype)[0]
+        senders, receivers, num_nodes = edge_endpoints(x, edge_index)
         h = (1.0 + tf.cast(self.epsilon, x.dtype)) * x + tf.math.unsorted_segment_sum(
             tf.gather(x, senders), receivers, num_nodes
         )
@@ -525,8 +516,6 @@ class GINConv(GraphLayer):
             batch_norm=self.batch_norm,
             batch_norm_momentum=self.batch_norm_momentum,
             activation=keras.activations.serialize(self.activation),
-            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
-            bias_initializer=keras.initializers.serialize(self.bias_initializer),
-            kernel_regularizer=keras.regularizers.serialize(self.kernel_regularizer),
+            **dense_arguments_config(self),
         )
         return config

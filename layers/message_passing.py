@@ -33,6 +33,8 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from layers._graph import dense_arguments_config, edge_endpoints, set_dense_arguments
+
 NODE_FEATURES = "node_features"
 EDGE_INDEX = "edge_index"
 EDGE_FEATURES = "edge_features"
@@ -452,9 +454,7 @@ class MessagePassing(GraphLayer):
         if use_edge_features not in (None, True, False):
             raise ValueError(f"use_edge_features must be None, True or False, got {use_edge_features!r}")
         self.use_edge_features = use_edge_features
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        set_dense_arguments(self, kernel_initializer, bias_initializer, kernel_regularizer)
         common = dict(
             kernel_initializer=self.kernel_initializer,
             bias_initializer=self.bias_initializer,
@@ -522,9 +522,9 @@ class MessagePassing(GraphLayer):
         x, edge_index, edge_features, _ = self._graph(inputs, require_edge_features=bool(self.use_edge_features))
         if not self._uses_edge_features(None if edge_features is None else edge_features.shape[-1]):
             edge_features = None
-        senders, receivers = edge_index[0], edge_index[1]
+        senders, receivers, num_nodes = edge_endpoints(x, edge_index)
         messages = self.message(tf.gather(x, senders), tf.gather(x, receivers), edge_features, training=training)
-        aggregated = self.aggregate(messages, receivers, tf.shape(x, out_type=receivers.dtype)[0])
+        aggregated = self.aggregate(messages, receivers, num_nodes)
         return self.update(x, aggregated, training=training)
 
     def compute_output_shape(self, input_shape):
@@ -540,8 +540,6 @@ class MessagePassing(GraphLayer):
             message_activation=keras.activations.serialize(self.message_activation),
             activation=keras.activations.serialize(self.activation),
             use_edge_features=self.use_edge_features,
-            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
-            bias_initializer=keras.initializers.serialize(self.bias_initializer),
-            kernel_regularizer=keras.regularizers.serialize(self.kernel_regularizer),
+            **dense_arguments_config(self),
         )
         return config

@@ -83,6 +83,13 @@ def _spec_args(spec):
     return spec.name, version, label
 
 
+def _request_spec(request):
+    """`_spec_args` of the request's ModelSpec; INVALID_ARGUMENT when it has none."""
+    if not request.HasField("model_spec"):
+        raise errors.invalid_argument("Missing ModelSpec")
+    return _spec_args(request.model_spec)
+
+
 def _echo(out_spec, in_spec, servable, signature_name: str | None):
     out_spec.name = servable.name
     out_spec.version.value = int(servable.version)  # version and version_label are a oneof: the version wins
@@ -124,9 +131,7 @@ class ModelServer:
     # -- PredictionService -----------------------------------------------------------------
 
     def predict(self, request: predict_pb2.PredictRequest, deadline=None) -> predict_pb2.PredictResponse:
-        if not request.HasField("model_spec"):
-            raise errors.invalid_argument("Missing ModelSpec")
-        name, version, label = _spec_args(request.model_spec)
+        name, version, label = _request_spec(request)
         check_deadline(deadline)
         inputs = _decode_inputs(request)
         output_filter = tuple(request.output_filter)
@@ -166,9 +171,7 @@ class ModelServer:
                 )
 
     def classify(self, request, deadline=None) -> classification_pb2.ClassificationResponse:
-        if not request.HasField("model_spec"):
-            raise errors.invalid_argument("Missing ModelSpec")
-        name, version, label = _spec_args(request.model_spec)
+        name, version, label = _request_spec(request)
         check_deadline(deadline)
         with self.manager.acquire(name, version, label) as servable:
             signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
@@ -178,9 +181,7 @@ class ModelServer:
         return response
 
     def regress(self, request, deadline=None) -> regression_pb2.RegressionResponse:
-        if not request.HasField("model_spec"):
-            raise errors.invalid_argument("Missing ModelSpec")
-        name, version, label = _spec_args(request.model_spec)
+        name, version, label = _request_spec(request)
         check_deadline(deadline)
         with self.manager.acquire(name, version, label) as servable:
             signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
@@ -249,9 +250,7 @@ class ModelServer:
     # -- ModelService ----------------------------------------------------------------------
 
     def get_model_status(self, request, deadline=None) -> get_model_status_pb2.GetModelStatusResponse:
-        if not request.HasField("model_spec"):
-            raise errors.invalid_argument("Missing ModelSpec")
-        name, version, label = _spec_args(request.model_spec)
+        name, version, label = _request_spec(request)
         if label is not None:
             labels = self.manager.labels(name)
             if label not in labels:
@@ -329,35 +328,40 @@ def _model_of(request) -> str:
     return ""
 
 
-class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
+class _Servicer:
     def __init__(self, handler: _Handler):
         self.h = handler
 
+    def _handle(self, api: str, request, context, model: str | None = None):
+        """Answer `request` with the backend's method named `api`, through the handler; `model` (for
+        the metrics) defaults to the request's."""
+        model = _model_of(request) if model is None else model
+        return self.h(api, model, getattr(self.h.backend, api), request, context)
+
+
+class PredictionServicer(_Servicer, prediction_service_pb2_grpc.PredictionServiceServicer):
     def Predict(self, request, context):
-        return self.h("predict", _model_of(request), self.h.backend.predict, request, context)
+        return self._handle("predict", request, context)
 
     def Classify(self, request, context):
-        return self.h("classify", _model_of(request), self.h.backend.classify, request, context)
+        return self._handle("classify", request, context)
 
     def Regress(self, request, context):
-        return self.h("regress", _model_of(request), self.h.backend.regress, request, context)
+        return self._handle("regress", request, context)
 
     def MultiInference(self, request, context):
-        return self.h("multi_inference", _model_of(request), self.h.backend.multi_inference, request, context)
+        return self._handle("multi_inference", request, context)
 
     def GetModelMetadata(self, request, context):
-        return self.h("get_model_metadata", _model_of(request), self.h.backend.get_model_metadata, request, context)
+        return self._handle("get_model_metadata", request, context)
 
 
-class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
-    def __init__(self, handler: _Handler):
-        self.h = handler
-
+class ModelServicer(_Servicer, model_service_pb2_grpc.ModelServiceServicer):
     def GetModelStatus(self, request, context):
-        return self.h("get_model_status", _model_of(request), self.h.backend.get_model_status, request, context)
+        return self._handle("get_model_status", request, context)
 
     def HandleReloadConfigRequest(self, request, context):
-        return self.h("reload_config", "", self.h.backend.reload_config, request, context)
+        return self._handle("reload_config", request, context, model="")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -12,37 +12,25 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import zoo
 import serving
 from serving.auth import TokenAuth
 from serving.client import adapt_inputs, batch_graphs, pad_sequences, to_ndarray, to_tensor_proto
 from serving.grpc_server import serve
-from zoo.export import export
 
-NAMES = ["cat", "dog", "bird"]
+from servers import NAMES, build_models, export_models, make_certificate, running
 
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    root = tmp_path_factory.mktemp("models")
-    image = zoo.build("lenet5", num_classes=3, input_shape=(32, 32, 1))
-    seq = zoo.build("conv1d", num_classes=3, input_shape=(None, 2))
-    graph = zoo.build("gcn", num_classes=3, input_shape=(5,))
-    reg = zoo.build("mlp", num_classes=1, input_shape=(8, 8, 1), classifier_activation=None)
-    molecules = zoo.build("gin", num_classes=3, input_shape=(7,))  # graph-level: node_graph_ids input
-    export(molecules, root / "molecules")
-    export(image, root / "image", class_names=NAMES)
-    export(seq, root / "seq")
-    export(graph, root / "graph")
-    export(reg, root / "reg")
-    return {"root": root, "image": image, "seq": seq, "graph": graph, "reg": reg, "molecules": molecules}
+    built = build_models("image", "seq", "graph", "reg", "molecules")
+    order = ["molecules", "image", "seq", "graph", "reg"]
+    return export_models(tmp_path_factory.mktemp("models"), {name: built[name] for name in order}, {"image": NAMES})
 
 
 @pytest.fixture(scope="module")
 def server(models):
-    server = serve(models_dir=models["root"], host="127.0.0.1", port=0, rest_api_port=None)
-    yield server
-    server.stop(grace=1)
+    with running(models["root"]) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -185,12 +173,7 @@ def test_reload_config_through_the_client(tmp_path, models):
 
 
 def test_token_and_tls(tmp_path, models):
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl not installed")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
+    cert, key = make_certificate(tmp_path)
     server = serve(models_dir=models["root"], host="127.0.0.1", port=0, rest_api_port=None,
                    auth=TokenAuth(["tok"]), tls_cert=str(cert), tls_key=str(key))
     try:

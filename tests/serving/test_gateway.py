@@ -15,33 +15,24 @@ import requests
 import tensorflow as tf
 from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc
 
-import zoo
 import serving
 from serving.auth import TokenAuth
 from serving.gateway import Gateway
 from serving.grpc_server import Server, serve
-from zoo.export import export
 
-NAMES = ["cat", "dog", "bird"]
+from servers import NAMES, build_models, export_models, free_port, running
 
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    root = tmp_path_factory.mktemp("models")
-    image = zoo.build("lenet5", num_classes=3, input_shape=(32, 32, 1))
-    seq = zoo.build("conv1d", num_classes=3, input_shape=(None, 2))
-    graph = zoo.build("gcn", num_classes=3, input_shape=(5,))
-    export(image, root / "image", class_names=NAMES)
-    export(seq, root / "seq")
-    export(graph, root / "graph")
-    return {"root": root, "image": image, "seq": seq, "graph": graph}
+    built = build_models("image", "seq", "graph")
+    return export_models(tmp_path_factory.mktemp("models"), built, {"image": NAMES})
 
 
 @pytest.fixture(scope="module")
 def upstream(models):
-    server = serve(models_dir=models["root"], host="127.0.0.1", port=0, rest_api_port=None)
-    yield server
-    server.stop(grace=1)
+    with running(models["root"]) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -177,11 +168,7 @@ def test_upstream_errors_pass_through(client):
 
 
 def test_upstream_down_is_unavailable_then_recovers(models):
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     backend = Gateway(f"127.0.0.1:{port}", timeout=5)
     gateway = Server(backend, host="127.0.0.1", port=0, on_stop=[backend.close]).start()
     upstream = None

@@ -10,7 +10,6 @@ limits, deadlines, batching, metrics, hot swap of a new version, graceful shutdo
 import io
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -43,6 +42,8 @@ from serving.auth import TokenAuth
 from serving.grpc_server import serve
 from zoo.export import export
 
+from servers import build_models, export_models, free_port, make_certificate, running
+
 CLASS_NAMES = [f"digit_{i}" for i in range(10)]
 OK = grpc.StatusCode.OK
 
@@ -55,25 +56,16 @@ def quiet_fit(model, x, y):
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """{name: keras model} exported to models_dir/<name>/1 (digits: lenet5 fit on digits)."""
-    root = tmp_path_factory.mktemp("models")
     (x, y), _ = zoo.data.load_digits(image_size=32)
     digits = quiet_fit(zoo.build("lenet5", num_classes=10, input_shape=(32, 32, 1)), x[:256], y[:256])
-    seq = zoo.build("conv1d", num_classes=3, input_shape=(None, 2))
-    graph = zoo.build("gcn", num_classes=3, input_shape=(5,))
-    reg = zoo.build("mlp", num_classes=1, input_shape=(8, 8, 1), classifier_activation=None)
-    export(digits, root / "digits", class_names=CLASS_NAMES)
-    export(seq, root / "seq")
-    export(graph, root / "graph")
-    export(reg, root / "reg")
-    return {"root": root, "digits": digits, "seq": seq, "graph": graph, "reg": reg, "x": x[:16]}
+    built = {"digits": digits, **build_models("seq", "graph", "reg")}
+    return {**export_models(tmp_path_factory.mktemp("models"), built, {"digits": CLASS_NAMES}), "x": x[:16]}
 
 
 @pytest.fixture(scope="module")
 def server(models):
-    server = serve(models_dir=models["root"], host="127.0.0.1", port=0, rest_api_port=None,
-                   file_system_poll_wait_seconds=0.5)
-    yield server
-    server.stop(grace=1)
+    with running(models["root"], file_system_poll_wait_seconds=0.5) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -567,17 +559,6 @@ def test_token_auth(models):
         server.stop(grace=1)
 
 
-def make_certificate(folder: Path):
-    """A self-signed certificate for localhost / 127.0.0.1 (openssl); skips when openssl is missing."""
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl not installed")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
-    return cert, key
-
-
 def test_tls(tmp_path, models):
     cert, key = make_certificate(tmp_path)
     server = serve(models_dir=models["root"], host="127.0.0.1", port=0, rest_api_port=None,
@@ -613,12 +594,6 @@ def test_graceful_shutdown_finishes_in_flight_calls(models):
         assert future.result().model_spec.version.value == 1  # drained, not cut off
         assert code_of(stub.Predict, predict_request("digits", {"input_layer": models["x"][:1]}),
                        timeout=5)[0] == grpc.StatusCode.UNAVAILABLE
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow

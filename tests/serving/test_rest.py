@@ -9,36 +9,25 @@ import numpy as np
 import pytest
 import requests
 
-import zoo
 from serving.auth import TokenAuth
 from serving.client import Signature, TensorSpec
 from serving.grpc_server import serve
 from serving.rest import format_predict_outputs, parse_examples, parse_predict_body
 from serving.errors import ServingError
-from zoo.export import export
 
-NAMES = ["cat", "dog", "bird"]
+from servers import NAMES, build_models, export_models, make_certificate, running
 
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    root = tmp_path_factory.mktemp("models")
-    image = zoo.build("lenet5", num_classes=3, input_shape=(32, 32, 1))
-    seq = zoo.build("conv1d", num_classes=3, input_shape=(None, 2))
-    graph = zoo.build("gcn", num_classes=3, input_shape=(5,))
-    reg = zoo.build("mlp", num_classes=1, input_shape=(8, 8, 1), classifier_activation=None)
-    export(image, root / "image", class_names=NAMES)
-    export(seq, root / "seq")
-    export(graph, root / "graph")
-    export(reg, root / "reg")
-    return {"root": root, "image": image, "seq": seq, "graph": graph, "reg": reg}
+    built = build_models("image", "seq", "graph", "reg")
+    return export_models(tmp_path_factory.mktemp("models"), built, {"image": NAMES})
 
 
 @pytest.fixture(scope="module")
 def url(models):
-    server = serve(models_dir=models["root"], host="127.0.0.1", port=0, rest_api_port=0)
-    yield f"http://127.0.0.1:{server.rest_port}"
-    server.stop(grace=1)
+    with running(models["root"], rest_api_port=0) as server:
+        yield f"http://127.0.0.1:{server.rest_port}"
 
 
 def images(n, seed=0):
@@ -231,15 +220,7 @@ def test_parse_examples_types_features_by_the_signature():
 
 
 def test_https(tmp_path, models):
-    import shutil
-    import subprocess
-
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl not installed")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
+    cert, key = make_certificate(tmp_path)
     server = serve(models_dir=models["root"], host="127.0.0.1", port=0, rest_api_port=0,
                    tls_cert=str(cert), tls_key=str(key))
     try:

@@ -39,10 +39,9 @@ from keras import layers
 
 from layers.sequence import ApplyMask, CausalDilatedResidualBlock, LastTimeStep, MaskedGlobalPooling1D, PaddingMask
 from layers.sequence import receptive_field
-from zoo.cards import ModelCard
 from zoo.errors import InvalidArgumentError
 from zoo.models._common import register_variants
-from zoo.models.recurrent import check_rate, check_widths, sequence_head, sequence_input
+from zoo.models.recurrent import check_rate, check_widths, sequence_card, sequence_head, sequence_input
 
 
 @dataclass(frozen=True)
@@ -108,17 +107,12 @@ _BAI = (
 )
 
 CONV1D_CARDS = {
-    "conv1d": ModelCard(
-        name="conv1d",
+    "conv1d": sequence_card(
+        "conv1d",
         family="conv1d",
-        task="sequence",
-        input_shape=(None, 1),
         params=265_986,
         trainable_params=264_962,
-        num_classes=2,
         reference=_WANG,
-        reference_impl=None,
-        head_layers=("predictions",),
         description="1-D fully convolutional network (FCN): 3 conv blocks, BN, ReLU, masked global average pool",
         extra={
             "receptive_field": receptive_field((8, 5, 3), (1, 1, 1)),
@@ -128,17 +122,11 @@ CONV1D_CARDS = {
 }
 
 TCN_CARDS = {
-    "tcn": ModelCard(
-        name="tcn",
+    "tcn": sequence_card(
+        "tcn",
         family="tcn",
-        task="sequence",
-        input_shape=(None, 1),
         params=136_386,
-        trainable_params=136_386,
-        num_classes=2,
         reference=_BAI,
-        reference_impl=None,
-        head_layers=("predictions",),
         description="temporal convolutional network: residual blocks of causal dilated 1-D convolutions",
         extra={
             "receptive_field": TCNConfig().receptive_field,

@@ -86,22 +86,33 @@ _DESCRIPTIONS = {
 _PARAMS = {"rnn": 49_794, "lstm": 198_402, "gru": 149_634}
 _KERAS_LAYERS = {"rnn": "keras.layers.SimpleRNN", "lstm": "keras.layers.LSTM", "gru": "keras.layers.GRU"}
 
-CARDS = {
-    name: ModelCard(
+def sequence_card(name: str, *, family: str, params: int, reference: str, description: str, extra: dict,
+                  trainable_params: int | None = None, reference_impl: str | None = None) -> ModelCard:
+    """The card of a sequence classifier: default input (None, 1), 2 classes, head "predictions";
+    `trainable_params` defaults to `params`."""
+    return ModelCard(
         name=name,
-        family="recurrent",
+        family=family,
         task="sequence",
         input_shape=(None, 1),
-        params=_PARAMS[name],
-        trainable_params=_PARAMS[name],
-        min_input_size=None,
+        params=params,
+        trainable_params=params if trainable_params is None else trainable_params,
         num_classes=2,
+        reference=reference,
+        reference_impl=reference_impl,
+        head_layers=("predictions",),
+        description=description,
+        extra=extra,
+    )
+
+
+CARDS = {
+    name: sequence_card(
+        name,
+        family="recurrent",
+        params=_PARAMS[name],
         reference=_REFERENCES[name],
         reference_impl=_KERAS_LAYERS[name],
-        reference_params=None,
-        reference_counts="total",
-        keras_application=None,
-        head_layers=("predictions",),
         description=_DESCRIPTIONS[name],
         extra={"input": "[batch, time, features], post-padded; mask_value=0.0 marks padding", "units": (128, 128)},
     )

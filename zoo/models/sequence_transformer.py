@@ -39,11 +39,10 @@ import keras
 from keras import layers
 
 from layers.sequence import MaskedGlobalPooling1D, PaddingMask, SinusoidalPositionEmbedding
-from layers.transformer import PositionEmbedding, TransformerEncoderBlock
-from zoo.cards import ModelCard
+from layers.transformer import PositionEmbedding
 from zoo.errors import InvalidArgumentError
-from zoo.models._common import register_variants
-from zoo.models.recurrent import check_rate, check_widths, sequence_head, sequence_input
+from zoo.models._common import register_variants, transformer_encoder
+from zoo.models.recurrent import check_rate, check_widths, sequence_card, sequence_head, sequence_input
 
 POSITIONS = ("sinusoidal", "learned")
 
@@ -84,17 +83,11 @@ class TransformerConfig:
 VARIANTS = {"transformer": TransformerConfig()}
 
 CARDS = {
-    "transformer": ModelCard(
-        name="transformer",
+    "transformer": sequence_card(
+        "transformer",
         family="transformer",
-        task="sequence",
-        input_shape=(None, 1),
         params=793_858,
-        trainable_params=793_858,
-        num_classes=2,
         reference="Vaswani et al. (2017). Attention Is All You Need. NeurIPS 2017. arXiv:1706.03762",
-        reference_impl=None,
-        head_layers=("predictions",),
         description="transformer encoder (self-attention blocks, sinusoidal positions), masked mean pool",
         extra={
             "input": "[batch, time, features] floats, or int tokens [batch, time] with vocab_size "
@@ -151,18 +144,7 @@ def _build_transformer(config: TransformerConfig, *, name, num_classes, input_sh
         x = SinusoidalPositionEmbedding(name="pos_embed")(x)
     else:
         x = PositionEmbedding(length=config.max_length, name="pos_embed")(x)
-    if config.dropout:
-        x = layers.Dropout(config.dropout, name="pos_drop")(x)
-    for i in range(config.depth):
-        x = TransformerEncoderBlock(
-            num_heads=config.num_heads,
-            mlp_dim=config.mlp_dim,
-            dropout=config.dropout,
-            attention_dropout=config.attention_dropout,
-            layer_norm_epsilon=config.layer_norm_epsilon,
-            name=f"encoder_block{i}",
-        )(x, attention_mask=mask)
-    x = layers.LayerNormalization(epsilon=config.layer_norm_epsilon, name="encoder_norm")(x)
+    x = transformer_encoder(x, config, attention_mask=mask)  # pos_drop, encoder_block{i}, encoder_norm
 
     features = None
     if include_top:
