@@ -66,14 +66,14 @@ def resolve_strategy(strategy="auto", *, num_devices: int | None = None) -> tf.d
     if strategy == "mirrored":
         gpus = tf.config.list_logical_devices("GPU")
         if gpus:
-            return tf.distribute.MirroredStrategy([d.name for d in gpus][: num_devices or None])
+            return _mirrored([d.name for d in gpus][: num_devices or None])
         count = num_devices or int(os.environ.get("ZOO_LOGICAL_CPUS", "0")) or None
         if count:
             use_logical_cpus(count)
         cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
         if len(cpus) < 2:
             log.warning("strategy='mirrored' on one CPU device: call zoo.training.use_logical_cpus(N) first to mirror over N")
-        return tf.distribute.MirroredStrategy(cpus)
+        return _mirrored(cpus)
     if strategy == "multiworker":
         if "TF_CONFIG" not in os.environ:
             raise InvalidArgumentError(
@@ -85,6 +85,25 @@ def resolve_strategy(strategy="auto", *, num_devices: int | None = None) -> tf.d
     if tpu is None:
         raise InvalidArgumentError("strategy='tpu' but no TPU answered the TPU cluster resolver on this machine")
     return _tpu_strategy(tpu)
+
+
+_MIRRORED: dict[tuple, tf.distribute.MirroredStrategy] = {}
+
+
+def _mirrored(devices: list[str]) -> tf.distribute.MirroredStrategy:
+    """One MirroredStrategy per device set and process.
+
+    Several MirroredStrategy objects in one process can give their collective all-reduces the
+    same instance keys, and then one model's gradients meet another's ("Shape mismatch in the
+    collective instance"). Logical CPU devices share one host's memory, so they reduce through
+    one device instead of collectives.
+    """
+    key = tuple(devices)
+    if key not in _MIRRORED:
+        on_cpus = all("CPU" in d.upper() for d in devices)
+        cross_device_ops = tf.distribute.ReductionToOneDevice() if on_cpus else None
+        _MIRRORED[key] = tf.distribute.MirroredStrategy(devices, cross_device_ops=cross_device_ops)
+    return _MIRRORED[key]
 
 
 def _tpu_resolver():
