@@ -117,9 +117,9 @@ def fit(
     writer = tf.summary.create_file_writer(os.fspath(log_dir)) if log_dir and is_chief(strategy) else None
 
     callback_list.on_train_begin()
-    start_epoch = int(state.epoch.numpy())
+    # Counters live in Python on the hot path; the checkpointed variables are written only when saving.
+    start_epoch, step, skip = (int(v.numpy()) for v in (state.epoch, state.step, state.batch_in_epoch))
     for epoch in range(start_epoch, epochs):
-        skip = int(state.batch_in_epoch.numpy())
         callback_list.on_epoch_begin(epoch)
         progress = _Progress(epoch, epochs, train.steps_per_epoch, skip, verbose if is_chief(strategy) else 0)
         dataset = train.make(epoch)
@@ -128,28 +128,27 @@ def fit(
         if augment is not None:
             dataset = dataset.map(_augmenter(augment), num_parallel_calls=tf.data.AUTOTUNE)
         sums = np.zeros(3)
+        batch_index = skip
         for batch in _distribute(strategy, dataset):
-            batch_index = int(state.batch_in_epoch.numpy())
             callback_list.on_train_batch_begin(batch_index)
             batch_sums = trainer.train_step(batch)
             sums += batch_sums
-            state.step.assign_add(1)
-            state.batch_in_epoch.assign_add(1)
+            step += 1
             progress.update(sums, batch_sums[2])
-            if checkpoint_every and int(state.step.numpy()) % checkpoint_every == 0:
-                checkpoints.save()
+            if checkpoint_every and step % checkpoint_every == 0:
+                checkpoints.save(step=step, epoch=epoch, batch_in_epoch=batch_index + 1)
             callback_list.on_train_batch_end(batch_index, _logs(batch_sums))
+            batch_index += 1
             if work_model.stop_training:
                 break
+        skip = 0
         logs = _logs(sums)
         if validation is not None:
             logs.update({f"val_{k}": v for k, v in evaluate_data(trainer, validation).items()})
-        state.epoch.assign(epoch + 1)
-        state.batch_in_epoch.assign(0)
-        checkpoints.save()
+        checkpoints.save(step=step, epoch=epoch + 1, batch_in_epoch=0)
         progress.finish(logs)
         if writer is not None:
-            with writer.as_default(step=int(state.step.numpy())):
+            with writer.as_default(step=step):
                 for key, value in logs.items():
                     tf.summary.scalar(key, value)
                 tf.summary.scalar("learning_rate", float(keras.ops.convert_to_numpy(opt.learning_rate)))
@@ -161,7 +160,7 @@ def fit(
     if work_model is not model:
         model.set_weights(work_model.get_weights())
     history.set_model(model)
-    history.step = int(state.step.numpy())
+    history.step = step
     return history
 
 
@@ -397,9 +396,13 @@ class _Checkpoints:
         if verbose:
             print(message, flush=True)
 
-    def save(self):
+    def save(self, *, step: int, epoch: int, batch_in_epoch: int):
+        """Record the position (global step, epoch, batches done in it), then checkpoint if asked to."""
+        self.state.step.assign(step)
+        self.state.epoch.assign(epoch)
+        self.state.batch_in_epoch.assign(batch_in_epoch)
         if self.manager is not None:
-            self.manager.save(checkpoint_number=int(self.state.step.numpy()))
+            self.manager.save(checkpoint_number=step)
 
 
 class _Progress:
