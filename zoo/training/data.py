@@ -45,10 +45,9 @@ class TrainingData:
 def as_training_data(data, *, batch_size: int, shuffle: bool = True, seed: int = 0, name: str = "data") -> TrainingData:
     """Wrap `data` (see module docstring) as TrainingData; raises a clear error for bad data."""
     if isinstance(data, tf.data.Dataset):
-        cardinality = int(data.cardinality())
-        return TrainingData(make=lambda epoch: data, num_examples=None, batch_size=None if cardinality < 0 else None)
+        return TrainingData(make=lambda epoch: data, num_examples=None, batch_size=None)
     if isinstance(data, (str, os.PathLike)):
-        return as_training_data(_read_path(os.fspath(data)), batch_size=batch_size, shuffle=shuffle, seed=seed, name=name)
+        return as_training_data(read_arrays(os.fspath(data)), batch_size=batch_size, shuffle=shuffle, seed=seed, name=name)
     if isinstance(data, tuple) and len(data) == 2:
         x, y = data
         return _from_arrays(x, y, batch_size=batch_size, shuffle=shuffle, seed=seed, name=name)
@@ -78,7 +77,8 @@ def _from_arrays(x, y, *, batch_size, shuffle, seed, name) -> TrainingData:
     return TrainingData(make=make, num_examples=n, batch_size=batch_size)
 
 
-def _read_path(path: str):
+def read_arrays(path: str):
+    """(x, y) arrays from an image folder or a `.npz` file (`x`/`y`, `images`/`labels` or `x_train`/`y_train`)."""
     if not os.path.exists(path):
         raise FileNotFoundError(f"training data not found: {path!r}")
     if os.path.isdir(path):

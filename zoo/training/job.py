@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from zoo.errors import InvalidArgumentError
-from zoo.training.data import _read_path
+from zoo.training.data import read_arrays
 
 
 def parse_overrides(pairs: list[str] | None) -> dict:
@@ -81,7 +81,7 @@ def load_job_data(path: str, *, validation: str | None = None, image_size=None, 
 
         x, y = read_image_folder(path, image_size=image_size)
     else:
-        x, y = _read_path(path)
+        x, y = read_arrays(path)
     job = JobData((x, y), num_classes=int(np.max(y)) + 1, input_shape=tuple(np.shape(x)[1:]))
     if validation:
         job.validation = load_job_data(validation, image_size=image_size).train
