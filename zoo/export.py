@@ -635,7 +635,12 @@ def _write(model, facts, tmp: Path, class_names, preprocess, preprocessing_name,
     root.model_variables = variables
     for name, (fn, _) in functions.items():
         setattr(root, name, fn)
-    tf.saved_model.save(root, os.fspath(tmp), signatures=concrete)
+    logger, level = tf.get_logger(), tf.get_logger().level
+    logger.setLevel("WARNING")  # its INFO line names the temporary folder; zoo.export returns the real one
+    try:
+        tf.saved_model.save(root, os.fspath(tmp), signatures=concrete)
+    finally:
+        logger.setLevel(level)
     _set_method_names(tmp, {name: method for name, (_, method) in functions.items()})
 
 
