@@ -168,3 +168,25 @@ def test_one_hot_labels_and_a_keras_loss(digits):
     history = zoo.fit(small_model(), (x, onehot), epochs=3, learning_rate=5e-3,
                       loss=keras.losses.CategoricalCrossentropy(from_logits=False, label_smoothing=0.1), verbose=0)
     assert history.history["accuracy"][-1] > 0.8
+
+
+def test_evaluating_again_reuses_the_traced_step_and_sees_new_weights(digits):
+    """Repeated zoo.evaluate on one model must not retrace (TensorFlow warns after 5 retraces)."""
+    import logging
+
+    (x, y), (xt, yt) = digits
+    model = small_model()
+    messages = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())
+    tf.get_logger().addHandler(handler)
+    try:
+        before = [zoo.evaluate(model, (xt, yt))["accuracy"] for _ in range(7)]
+        zoo.fit(model, (x, y), epochs=2, batch_size=32, learning_rate=5e-3, verbose=0)
+        after = zoo.evaluate(model, (xt, yt))["accuracy"]
+    finally:
+        tf.get_logger().removeHandler(handler)
+    assert not [m for m in messages if "retracing" in m], messages
+    assert len(set(before)) == 1
+    assert after == pytest.approx(np.mean(np.argmax(model.predict(xt, verbose=0), -1) == yt), abs=1e-6)
+    assert after > before[0] + 0.3

@@ -257,10 +257,23 @@ def evaluate_data(trainer: _Trainer, data: TrainingData) -> dict:
 def evaluate(model: keras.Model, data, *, batch_size: int = 256, loss=None, strategy="auto") -> dict:
     """Loss and accuracy of `model` on `data` (same forms as `fit`), distributed like `fit`."""
     strategy = resolve_strategy(strategy)
+    return evaluate_data(_evaluator(model, strategy, loss),
+                         as_training_data(data, batch_size=batch_size, shuffle=False, name="data"))
+
+
+def _evaluator(model: keras.Model, strategy, loss) -> _Trainer:
+    """The eval step for `model` under `strategy`, kept on the model when the loss is a name or None,
+    so evaluating the same model again reuses its traced tf.function instead of retracing."""
+    key = (strategy, loss) if loss is None or isinstance(loss, str) else None
+    cache = model.__dict__.setdefault("_zoo_evaluators", {})  # plain attribute: not tracked by Keras
+    if key in cache:
+        return cache[key]
     with strategy.scope():
         work_model = _model_in_scope(model, strategy, None)
         trainer = _Trainer(work_model, [], _make_loss(loss, work_model), strategy)
-    return evaluate_data(trainer, as_training_data(data, batch_size=batch_size, shuffle=False, name="data"))
+    if key is not None and work_model is model:
+        cache[key] = trainer
+    return trainer
 
 
 def _augmenter(augment):
