@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     try:
         return args.func(args)
-    except ZooError as error:
+    except (ZooError, FileNotFoundError) as error:  # the user's input: a message, not a traceback
         print(f"zoo: error: {error}", file=sys.stderr)
         return 2
 

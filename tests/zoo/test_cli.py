@@ -37,3 +37,11 @@ def test_module_entry_point():
     result = subprocess.run([sys.executable, "-m", "zoo", "list", "vgg1?"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert [line.split()[0] for line in result.stdout.strip().splitlines()[1:]] == ["vgg11", "vgg13", "vgg16", "vgg19"]
+
+
+def test_train_with_missing_data_is_a_message_not_a_traceback(capsys, tmp_path):
+    missing = tmp_path / "nowhere.npz"
+    assert main(["train", "mlp", "--data", str(missing), "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("zoo: error: training data not found") and str(missing) in err
+    assert "Traceback" not in err
