@@ -45,3 +45,20 @@ def test_train_with_missing_data_is_a_message_not_a_traceback(capsys, tmp_path):
     err = capsys.readouterr().err
     assert err.startswith("zoo: error: training data not found") and str(missing) in err
     assert "Traceback" not in err
+
+
+def test_train_saves_through_a_rename_and_refuses_unknown_suffixes(capsys, tmp_path):
+    import keras
+    import numpy as np
+
+    from zoo.data import load_digits
+
+    (x, y), _ = load_digits()
+    np.savez(tmp_path / "digits.npz", x=x[:64], y=y[:64])
+    out = tmp_path / "out" / "model.keras"
+    assert main(["train", "mlp", "--data", str(tmp_path / "digits.npz"), "--epochs", "1", "--output", str(out)]) == 0
+    assert sorted(p.name for p in out.parent.iterdir()) == ["model.keras"]  # no temporary file left
+    assert keras.saving.load_model(out).output_shape == (None, 10)
+    assert main(["train", "mlp", "--data", str(tmp_path / "digits.npz"), "--epochs", "1",
+                 "--output", str(tmp_path / "model.h5")]) == 2
+    assert "--output must end in .keras or .weights.h5" in capsys.readouterr().err

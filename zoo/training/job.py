@@ -114,6 +114,8 @@ def train_job(
 
     import keras
 
+    if output:
+        check_output(output)  # before training, not after
     keras.utils.set_random_seed(fit_kwargs.get("seed", 0))  # every worker builds the same initial weights
     job = load_job_data(data, validation=validation_data, image_size=image_size,
                         batch_size=fit_kwargs.get("batch_size", 32), seed=fit_kwargs.get("seed", 0))
@@ -126,14 +128,25 @@ def train_job(
     return model, history
 
 
-def save_model(model, output: str, *, chief: bool = True) -> None:
-    """Save to `output`: a `.keras` archive, or weights only for `.weights.h5`."""
-    folder = os.path.dirname(os.path.abspath(output))
-    os.makedirs(folder, exist_ok=True)
-    if output.endswith(".weights.h5"):
-        model.save_weights(output)
-    elif output.endswith(".keras"):
-        model.save(output)
-    else:
+def check_output(output: str) -> None:
+    if not output.endswith((".weights.h5", ".keras")):
         raise InvalidArgumentError(f"--output must end in .keras or .weights.h5, got {output!r}")
+
+
+def save_model(model, output: str, *, chief: bool = True) -> None:
+    """Save to `output`: a `.keras` archive, or weights only for `.weights.h5`.
+
+    The file is written beside `output` under a temporary name and renamed, so workers of one job
+    saving to the same path on shared storage (their weights are identical) never leave a torn file.
+    """
+    check_output(output)
+    folder, name = os.path.split(os.path.abspath(output))
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{name}")  # keeps the suffix Keras checks
+    try:
+        model.save_weights(tmp) if name.endswith(".weights.h5") else model.save(tmp)
+        os.replace(tmp, output)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
     print(f"saved {'(worker copy) ' if not chief else ''}{output}", flush=True)
