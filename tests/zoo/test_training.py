@@ -170,23 +170,58 @@ def test_one_hot_labels_and_a_keras_loss(digits):
     assert history.history["accuracy"][-1] > 0.8
 
 
-def test_evaluating_again_reuses_the_traced_step_and_sees_new_weights(digits):
-    """Repeated zoo.evaluate on one model must not retrace (TensorFlow warns after 5 retraces)."""
+@pytest.fixture
+def tf_warnings():
+    """The messages TensorFlow's Python logger emits during the test (e.g. its retracing warning)."""
     import logging
 
-    (x, y), (xt, yt) = digits
-    model = small_model()
     messages = []
     handler = logging.Handler()
     handler.emit = lambda record: messages.append(record.getMessage())
     tf.get_logger().addHandler(handler)
-    try:
-        before = [zoo.evaluate(model, (xt, yt))["accuracy"] for _ in range(7)]
-        zoo.fit(model, (x, y), epochs=2, batch_size=32, learning_rate=5e-3, verbose=0)
-        after = zoo.evaluate(model, (xt, yt))["accuracy"]
-    finally:
-        tf.get_logger().removeHandler(handler)
-    assert not [m for m in messages if "retracing" in m], messages
+    yield messages
+    tf.get_logger().removeHandler(handler)
+
+
+def test_evaluating_again_reuses_the_traced_step_and_sees_new_weights(digits, tf_warnings):
+    """Repeated zoo.evaluate on one model must not retrace (TensorFlow warns after 5 retraces)."""
+    (x, y), (xt, yt) = digits
+    model = small_model()
+    before = [zoo.evaluate(model, (xt, yt))["accuracy"] for _ in range(7)]
+    zoo.fit(model, (x, y), epochs=2, batch_size=32, learning_rate=5e-3, verbose=0)
+    after = zoo.evaluate(model, (xt, yt))["accuracy"]
+    assert not [m for m in tf_warnings if "retracing" in m], tf_warnings
     assert len(set(before)) == 1
     assert after == pytest.approx(np.mean(np.argmax(model.predict(xt, verbose=0), -1) == yt), abs=1e-6)
     assert after > before[0] + 0.3
+
+
+def test_batches_of_varying_length_are_traced_once(tf_warnings):
+    """Sequences padded per batch (a new length every batch) train through one traced step, and
+    validate through one traced eval step. The model counts how often TensorFlow traces it: its
+    Python code runs only while a tf.function traces."""
+    from zoo.data import timeseries_dataset
+
+    traces = []
+
+    class CountTraces(keras.layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.supports_masking = True
+
+        def call(self, x):
+            traces.append(tuple(x.shape))
+            return x
+
+    rng = np.random.default_rng(0)
+    lengths = rng.permutation(np.arange(5, 45))  # 40 series: every batch of 4 has its own padded length
+    series = [rng.normal(size=(n, 3)).astype("float32") for n in lengths]
+    data = timeseries_dataset(series, (lengths > 25).astype("int32"), batch_size=4)
+    inputs = keras.Input((None, 3))
+    hidden = keras.layers.GRU(8)(CountTraces()(keras.layers.Masking()(inputs)))
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(hidden))
+    traces.clear()
+    history = zoo.fit(model, data, epochs=3, validation_data=data, verbose=0)
+    assert len(history.history["loss"]) == 3
+    assert traces == [(None, None, 3)] * 2, traces  # one train trace, one eval trace, any length
+    assert not [m for m in tf_warnings if "retracing" in m], tf_warnings

@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import time
+from typing import Callable
 
 import keras
 import numpy as np
@@ -129,9 +130,11 @@ def fit(
             dataset = dataset.map(_augmenter(augment), num_parallel_calls=tf.data.AUTOTUNE)
         sums = np.zeros(3)
         batch_index = skip
-        for batch in _distribute(strategy, dataset):
+        batches = _distribute(strategy, dataset)
+        train_step = trainer.train_step(batches)
+        for batch in batches:
             callback_list.on_train_batch_begin(batch_index)
-            batch_sums = trainer.train_step(batch)
+            batch_sums = train_step(batch)
             sums += batch_sums
             step += 1
             progress.update(sums, batch_sums[2])
@@ -203,18 +206,31 @@ class _Trainer:
 
     def __init__(self, model, groups, loss_fn, strategy):
         self.model, self.groups, self.loss_fn, self.strategy = model, groups, loss_fn, strategy
-        self.train_step = self._wrap(self._train_replica)
-        self.eval_step = self._wrap(self._eval_replica)
+        self._steps = {}
 
-    def _wrap(self, replica_fn):
-        strategy = self.strategy
+    def train_step(self, batches) -> Callable:
+        """The train step for the batches of a distributed dataset: batch -> [loss sum, correct, weight]."""
+        return self._step(self._train_replica, batches)
 
-        @tf.function(reduce_retracing=True)  # the last, smaller batch of an epoch should not retrace forever
-        def step(batch):
-            per_replica = strategy.run(replica_fn, args=(batch,))
-            return tf.stack([strategy.reduce(tf.distribute.ReduceOp.SUM, t, axis=None) for t in per_replica])
+    def eval_step(self, batches) -> Callable:
+        return self._step(self._eval_replica, batches)
 
-        return lambda batch: step(batch).numpy()
+    def _step(self, replica_fn, batches) -> Callable:
+        """One tf.function per replica function and element spec, traced once: the spec of a dataset
+        has None for the batch axis (the last batch may be smaller) and for lengths that vary from
+        batch to batch (sequences padded per batch, graphs), so no batch shape retraces it."""
+        spec = batches.element_spec
+        key = (replica_fn.__name__, repr(spec))
+        if key not in self._steps:
+            strategy = self.strategy
+
+            @tf.function(input_signature=[spec])
+            def step(batch):
+                per_replica = strategy.run(replica_fn, args=(batch,))
+                return tf.stack([strategy.reduce(tf.distribute.ReduceOp.SUM, t, axis=None) for t in per_replica])
+
+            self._steps[key] = lambda batch: step(batch).numpy()
+        return self._steps[key]
 
     def _loss_terms(self, batch, training):
         x, y, weights = _unpack(batch)
@@ -249,8 +265,10 @@ class _Trainer:
 
 def evaluate_data(trainer: _Trainer, data: TrainingData) -> dict:
     sums = np.zeros(3)
-    for batch in _distribute(trainer.strategy, data.make(0)):
-        sums += trainer.eval_step(batch)
+    batches = _distribute(trainer.strategy, data.make(0))
+    eval_step = trainer.eval_step(batches)
+    for batch in batches:
+        sums += eval_step(batch)
     return _logs(sums)
 
 
