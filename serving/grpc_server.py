@@ -9,8 +9,9 @@
 Two layers:
 - `ModelServer`, the in-process backend: TF Serving's request protos in, response protos out,
   `ServingError` (gRPC code + TF Serving's message) out on failure. It looks the servable up in the
-  `ModelManager`, holds it for the duration of the call (so an unload waits for it), runs Predict
-  through the `Batcher` when batching is on and the signature is batchable, and echoes the effective
+  `ModelManager`, holds it for the duration of the call (so an unload waits for it), runs Predict,
+  Classify and Regress through the `Batcher` when batching is on and the signature is batchable
+  (requests share a batch only with requests to the same signature), and echoes the effective
   model_spec (name, the version served - also for a request by label - and the signature name).
   The gateway (serving.gateway.Gateway) has the same methods and forwards to an upstream instead.
 - `Server`: a grpc.server with the two servicers over a backend, the grpc.health.v1 health service
@@ -130,35 +131,41 @@ class ModelServer:
 
     # -- PredictionService -----------------------------------------------------------------
 
+    def _runner(self, servable, deadline):
+        """`servable.run` for one request: through the batcher when batching is on and the signature
+        is batchable (Predict, Classify and Regress alike, as TF Serving batches the session run
+        under all three), directly otherwise. Returns run(signature_name, inputs, output_filter=())."""
+
+        def run(signature_name, inputs, output_filter=()):
+            output_filter = tuple(output_filter or ())
+            signature = servable.signature(signature_name)
+            if self.batcher is None or not inputs or not batchable(signature):
+                check_deadline(deadline)
+                return servable.run(signature_name, inputs, output_filter=output_filter)
+            servable.validate(signature_name, inputs)  # errors name this request's own shapes
+            return self.batcher.run(
+                (id(servable), signature.name, output_filter),
+                lambda batch: servable.run(signature.name, batch, output_filter=output_filter),
+                inputs, deadline, labels=(servable.name, servable.version, signature.name),
+            )
+
+        return run
+
     def predict(self, request: predict_pb2.PredictRequest, deadline=None) -> predict_pb2.PredictResponse:
         name, version, label = _request_spec(request)
         check_deadline(deadline)
         inputs = _decode_inputs(request)
-        output_filter = tuple(request.output_filter)
         with self.manager.acquire(name, version, label) as servable:
             signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
-            signature = servable.signature(signature_name)
-            if self.batcher is not None and batchable(signature) and inputs:
-                servable.validate(signature_name, inputs)  # errors name this request's own shapes
-
-                def run(batch, servable=servable, signature_name=signature_name, output_filter=output_filter):
-                    return servable.run(signature_name, batch, output_filter=output_filter)
-
-                outputs = self.batcher.run(
-                    (id(servable), signature_name, output_filter), run, inputs, deadline,
-                    labels=(servable.name, servable.version, signature_name),
-                )
-            else:
-                check_deadline(deadline)
-                outputs = servable.run(signature_name, inputs, output_filter=output_filter)
+            outputs = self._runner(servable, deadline)(signature_name, inputs, request.output_filter)
             response = predict_pb2.PredictResponse()
             _echo(response.model_spec, request.model_spec, servable, signature_name)
         for key, value in outputs.items():
             response.outputs[key].CopyFrom(to_tensor_proto(value))
         return response
 
-    def _classification_result(self, servable, signature_name, input_proto, result):
-        classes, scores = servable.classify(signature_name, input_proto)
+    def _classification_result(self, servable, signature_name, input_proto, result, deadline=None):
+        classes, scores = servable.classify(signature_name, input_proto, run=self._runner(servable, deadline))
         rows = len(scores) if scores is not None else len(classes)
         for i in range(rows):
             entry = result.classifications.add()
@@ -176,7 +183,7 @@ class ModelServer:
         with self.manager.acquire(name, version, label) as servable:
             signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
             response = classification_pb2.ClassificationResponse()
-            self._classification_result(servable, signature_name, request.input, response.result)
+            self._classification_result(servable, signature_name, request.input, response.result, deadline)
             _echo(response.model_spec, request.model_spec, servable, signature_name)
         return response
 
@@ -185,7 +192,7 @@ class ModelServer:
         check_deadline(deadline)
         with self.manager.acquire(name, version, label) as servable:
             signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
-            values = servable.regress(signature_name, request.input)
+            values = servable.regress(signature_name, request.input, run=self._runner(servable, deadline))
             response = regression_pb2.RegressionResponse()
             response.result.regressions.extend(regression_pb2.Regression(value=float(v)) for v in np.reshape(values, -1))
             _echo(response.model_spec, request.model_spec, servable, signature_name)
@@ -214,9 +221,10 @@ class ModelServer:
                 signature_name = task.model_spec.signature_name or DEFAULT_SIGNATURE
                 result = response.results.add()
                 if task.method_name == CLASSIFY_METHOD:
-                    self._classification_result(servable, signature_name, request.input, result.classification_result)
+                    self._classification_result(servable, signature_name, request.input,
+                                                result.classification_result, deadline)
                 else:
-                    values = servable.regress(signature_name, request.input)
+                    values = servable.regress(signature_name, request.input, run=self._runner(servable, deadline))
                     result.regression_result.regressions.extend(
                         regression_pb2.Regression(value=float(v)) for v in np.reshape(values, -1))
                 _echo(result.model_spec, task.model_spec, servable, signature_name)

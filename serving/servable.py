@@ -31,8 +31,10 @@ Interface:
         Errors raised by the graph itself become ServingError with the TF error's code.
         Outputs are numpy arrays; string tensors come back as dtype=object arrays of bytes.
     servable.validate(signature_name, inputs) -> dict[str, tf.Tensor]   # the checks alone
-    servable.classify(signature_name, examples) -> (classes [batch, k] bytes | None, scores [batch, k] | None)
-    servable.regress(signature_name, examples) -> values [batch] float32
+    servable.classify(signature_name, examples, run=None) -> (classes [batch, k] bytes | None, scores [batch, k] | None)
+    servable.regress(signature_name, examples, run=None) -> values [batch] float32
+        run: what runs the signature, `servable.run` by default (the server passes one that
+        goes through its batcher).
         examples: an `input_pb2.Input` (example_list or example_list_with_context), a list of
         tf.train.Example, or already-serialized bytes. The signature must have the classify /
         regress method_name (TF Serving: INVALID_ARGUMENT "Expected classification signature
@@ -412,8 +414,10 @@ class Servable:
             )
         return signature
 
-    def classify(self, signature_name: str, examples):
-        """TF Serving's Classify on `examples`: (classes [batch, k] bytes or None, scores [batch, k] or None)."""
+    def classify(self, signature_name: str, examples, run=None):
+        """TF Serving's Classify on `examples`: (classes [batch, k] bytes or None, scores [batch, k] or None).
+
+        `run`: what runs the signature, `self.run` by default (the server passes its batcher's)."""
         signature = self._method_signature(signature_name, CLASSIFY_METHOD, "classification")
         if CLASSIFY_INPUTS not in signature.inputs or len(signature.inputs) != 1:
             raise errors.invalid_argument("No classification inputs found in SignatureDef: " + signature.name)
@@ -423,7 +427,7 @@ class Servable:
                 f"Expected classification signature outputs {CLASSIFY_CLASSES} and/or {CLASSIFY_SCORES}, "
                 f"found {_join(signature.outputs)}"
             )
-        result = self.run(signature.name, {CLASSIFY_INPUTS: serialized_examples(examples)}, output_filter=outputs)
+        result = (run or self.run)(signature.name, {CLASSIFY_INPUTS: serialized_examples(examples)}, outputs)
         classes, scores = result.get(CLASSIFY_CLASSES), result.get(CLASSIFY_SCORES)
         if classes is not None and classes.ndim == 1:
             classes = classes[:, None]
@@ -435,14 +439,14 @@ class Servable:
             )
         return classes, scores
 
-    def regress(self, signature_name: str, examples) -> np.ndarray:
-        """TF Serving's Regress on `examples`: float32 [batch]."""
+    def regress(self, signature_name: str, examples, run=None) -> np.ndarray:
+        """TF Serving's Regress on `examples`: float32 [batch]. `run`: as for `classify`."""
         signature = self._method_signature(signature_name, REGRESS_METHOD, "regression")
         if REGRESS_INPUTS not in signature.inputs or len(signature.inputs) != 1:
             raise errors.invalid_argument("No regression inputs found in SignatureDef: " + signature.name)
         if REGRESS_OUTPUTS not in signature.outputs:
             raise errors.invalid_argument("No regression outputs found in SignatureDef: " + signature.name)
-        values = self.run(signature.name, {REGRESS_INPUTS: serialized_examples(examples)}, (REGRESS_OUTPUTS,))
+        values = (run or self.run)(signature.name, {REGRESS_INPUTS: serialized_examples(examples)}, (REGRESS_OUTPUTS,))
         values = values[REGRESS_OUTPUTS]
         if values.ndim == 2 and values.shape[1] == 1:
             values = values[:, 0]

@@ -495,6 +495,23 @@ def test_new_version_is_swapped_in_with_zero_failed_requests(tmp_path, models):
 # Batching and metrics
 
 
+def concurrently(call, n):
+    """[call(0), ..., call(n - 1)], each in its own thread, all started together."""
+    results = [None] * n
+    barrier = threading.Barrier(n)
+
+    def work(i):
+        barrier.wait()
+        results[i] = call(i)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
 def test_batching_gives_the_same_results_and_records_batch_sizes(models):
     from serving.config import BatchingOptions
 
@@ -504,17 +521,8 @@ def test_batching_gives_the_same_results_and_records_batch_sizes(models):
         with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
             stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
             x = models["x"]
-            results = [None] * 8
-
-            def work(i):
-                results[i] = outputs(stub.Predict(predict_request("digits", {"input_layer": x[2 * i: 2 * i + 2]}),
-                                                  timeout=30))
-
-            threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
+            results = concurrently(lambda i: outputs(stub.Predict(
+                predict_request("digits", {"input_layer": x[2 * i: 2 * i + 2]}), timeout=30)), 8)
             expected = models["digits"](x, training=False).numpy()
             for i, result in enumerate(results):
                 np.testing.assert_allclose(result["scores"], expected[2 * i: 2 * i + 2], atol=1e-5)
@@ -537,8 +545,43 @@ def test_batching_gives_the_same_results_and_records_batch_sizes(models):
         server.stop(grace=1)
 
 
-# ------------------------------------------------------------------------------------------------
-# Auth and TLS
+def test_batching_merges_classify_and_regress_requests_too(models):
+    from serving.config import BatchingOptions
+
+    options = BatchingOptions(max_batch_size=16, batch_timeout_micros=50_000, num_batch_threads=1)
+    server = serve(models_dir=models["root"], host="127.0.0.1", port=0, rest_api_port=None, batching=options)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            x = models["x"]
+
+            def classify(i):
+                request = classification_pb2.ClassificationRequest()
+                request.model_spec.name, request.model_spec.signature_name = "digits", "classify"
+                request.input.example_list.examples.extend(example_of(image) for image in x[2 * i: 2 * i + 2])
+                return [[c.score for c in row.classes] for row in stub.Classify(request, timeout=30).result.classifications]
+
+            scores = concurrently(classify, 6)
+            expected = models["digits"](x, training=False).numpy()
+            for i, rows in enumerate(scores):
+                np.testing.assert_allclose(rows, expected[2 * i: 2 * i + 2], atol=1e-5)  # each gets its own rows
+
+            images = np.random.default_rng(3).random((12, 8, 8, 1)).astype(np.float32)
+
+            def regress(i):
+                request = regression_pb2.RegressionRequest()
+                request.model_spec.name, request.model_spec.signature_name = "reg", "regress"
+                request.input.example_list.examples.extend(example_of(image) for image in images[2 * i: 2 * i + 2])
+                return [r.value for r in stub.Regress(request, timeout=30).result.regressions]
+
+            values = concurrently(regress, 6)
+            np.testing.assert_allclose(np.concatenate(values), models["reg"](images, training=False).numpy()[:, 0],
+                                       atol=1e-5)
+        sizes = server.metrics.batch_size
+        for key in (("digits", "1", "classify"), ("reg", "1", "regress")):
+            assert 1 <= sizes.count(key) < 6, (key, sizes.count(key))  # 6 requests ran in fewer batches
+    finally:
+        server.stop(grace=1)
 
 
 def test_token_auth(models):
