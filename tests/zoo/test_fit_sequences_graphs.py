@@ -59,6 +59,37 @@ def test_graph_classification_batches(shared_data_module):
     assert zoo.evaluate(model, mutag.dataset(batch_size=64))["accuracy"] > 0.75
 
 
+def test_graph_batches_are_split_across_replicas_and_train_as_on_one_device(shared_data_module):
+    from zoo.training.loop import _distribute
+
+    mutag = zoo_data.load_gin_text(shared_data_module / "graphs" / "MUTAG")
+    data = mutag.dataset(batch_size=17)  # 188 graphs: 11 batches of 17, then one graph alone
+    strategy = zoo.training.resolve_strategy("mirrored")
+    assert strategy.num_replicas_in_sync == 2
+    shards = [[(s[0]["node_graph_ids"].shape[0], s[1].shape[0]) for s in strategy.experimental_local_results(element)]
+              for element in _distribute(strategy, data)]
+    first_batch = next(iter(data))
+    assert [graphs for _, graphs in shards[0]] == [8, 9]  # each replica its own whole graphs
+    assert sum(nodes for nodes, _ in shards[0]) == first_batch[0]["node_graph_ids"].shape[0]
+    assert shards[-1][0] == shards[-1][1] and shards[-1][0][1] == 1  # one graph: both replicas get it
+
+    def gin():
+        keras.utils.set_random_seed(0)
+        return zoo.build("gin", task="graph", num_classes=2, input_shape=(mutag.num_features,), hidden=(16, 16),
+                         batch_norm=False, dropout=0.0, head_dropout=0.0)
+
+    single, mirrored = gin(), gin()
+    kwargs = dict(epochs=2, optimizer="sgd", learning_rate=0.01, verbose=0)
+    untrained = zoo.evaluate(gin(), data)
+    zoo.fit(single, data, strategy="one_device", **kwargs)
+    zoo.fit(mirrored, data, strategy=strategy, **kwargs)
+    for a, b in zip(single.get_weights(), mirrored.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)  # sums in another order: float rounding
+    trained = zoo.evaluate(single, data)
+    assert trained["loss"] < untrained["loss"]  # it did train
+    assert zoo.evaluate(mirrored, data, strategy=strategy) == pytest.approx(trained, rel=1e-5)  # 188 graphs, once each
+
+
 def test_variable_length_sequences(shared_data_module):
     train = zoo_data.load_ts(shared_data_module / "sequences" / "JapaneseVowels_TRAIN.ts")
     x, _ = zoo_data.pad_sequences(zoo_data.standardize(train.series)[0])

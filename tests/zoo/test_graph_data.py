@@ -21,6 +21,7 @@ from zoo.data import (
     load_gin_text,
     load_planetoid,
     merge_graphs,
+    shard_graph_batch,
 )
 from zoo.errors import InvalidArgumentError
 
@@ -212,6 +213,35 @@ def test_graph_dataset_batches_equal_merge_graphs():
     assert len(list(graph_dataset(graphs, labels, batch_size=3, drop_remainder=True))) == 2
     unlabelled = next(iter(graph_dataset(graphs, batch_size=2)))
     assert isinstance(unlabelled, dict)
+
+
+@pytest.mark.parametrize("num_shards", [2, 3])
+def test_shard_graph_batch_gives_whole_graphs_that_together_are_the_batch(num_shards):
+    rng = np.random.default_rng(1)
+    graphs = _graphs(rng, [3, 1, 4, 2, 5, 1, 2])
+    labels = np.arange(7) * 10
+    batch = merge_graphs(graphs)
+    node_labels = np.arange(len(batch["node_graph_ids"]))  # per-node targets follow their nodes
+    starts = np.concatenate([[0], np.cumsum([len(g["node_features"]) for g in graphs])])
+    for index in range(num_shards):
+        first, last = index * 7 // num_shards, (index + 1) * 7 // num_shards
+        shard, shard_labels, shard_node_labels = shard_graph_batch(
+            {k: tf.constant(v) for k, v in batch.items()}, (labels, node_labels), index, num_shards)
+        expected = merge_graphs(graphs[first:last])
+        assert set(shard) == set(expected)
+        for key in expected:
+            np.testing.assert_array_equal(shard[key].numpy(), expected[key], err_msg=key)
+        np.testing.assert_array_equal(shard_labels, labels[first:last])
+        np.testing.assert_array_equal(shard_node_labels, node_labels[starts[first]:starts[last]])
+
+
+def test_shard_graph_batch_of_fewer_graphs_than_shards_is_the_whole_batch():
+    batch = {k: tf.constant(v) for k, v in merge_graphs(_graphs(np.random.default_rng(2), [3, 2])).items()}
+    for index in range(3):
+        shard, labels = shard_graph_batch(batch, (tf.constant([4, 5]),), index, 3)
+        for key in batch:
+            np.testing.assert_array_equal(shard[key], batch[key])
+        np.testing.assert_array_equal(labels, [4, 5])
 
 
 def test_graph_dataset_shuffles_with_a_seed():

@@ -11,6 +11,7 @@ from zoo.data.graphs import (
     load_gin_text,
     load_planetoid,
     merge_graphs,
+    shard_graph_batch,
 )
 from zoo.data.text import text_dataset, text_vectorizer, tokenize
 from zoo.data.tfgnn_interop import from_graph_tensor, to_graph_tensor
@@ -25,6 +26,7 @@ __all__ = [
     "load_gin_text",
     "load_planetoid",
     "merge_graphs",
+    "shard_graph_batch",
     "to_graph_tensor",
     "GraphClassificationData",
     "NodeClassificationData",

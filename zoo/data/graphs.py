@@ -20,7 +20,8 @@ not needed to import this module).
 Batching: `merge_graphs(graphs)` (NumPy, one batch) and `graph_dataset(graphs, labels, batch_size=...)`
 (a `tf.data` pipeline: batches of graph indices, then a gather of those graphs from ragged
 tensors and a merge that adds the offsets), whose
-elements `fit`, `evaluate` and `predict` of the graph models take as they are.
+elements `fit`, `evaluate` and `predict` of the graph models take as they are;
+`shard_graph_batch` splits a batch back into shards of whole graphs (one per replica in `zoo.fit`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ NODE_FEATURES = "node_features"
 EDGE_INDEX = "edge_index"
 EDGE_FEATURES = "edge_features"
 NODE_GRAPH_IDS = "node_graph_ids"
+GRAPH_BATCH_KEYS = frozenset({NODE_FEATURES, EDGE_INDEX, EDGE_FEATURES, NODE_GRAPH_IDS})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -231,6 +233,64 @@ def merge_graphs(graphs) -> dict:
             raise InvalidArgumentError("some graphs have edge_features and some do not")
         batch[EDGE_FEATURES] = np.concatenate([g[EDGE_FEATURES] for g in graphs], axis=0)
     return batch
+
+
+def count_graphs(batch: dict):
+    """The number of graphs G in a graph batch (TensorFlow): max(`node_graph_ids`) + 1, 0 without nodes."""
+    import tensorflow as tf
+
+    ids = batch[NODE_GRAPH_IDS]
+    return tf.reduce_max(tf.concat([ids, tf.constant([-1], ids.dtype)], axis=0)) + 1
+
+
+def shard_graph_batch(batch: dict, targets: tuple, index, num_shards: int):
+    """Shard `index` of `num_shards` of a graph batch, split by whole graphs (TensorFlow ops, for tf.data).
+
+    The batch's G graphs (numbered by `node_graph_ids`) are split into `num_shards` runs of graph ids
+    whose sizes differ by at most one: shard k holds graphs [k*G // S, (k+1)*G // S). Its nodes keep
+    their order, its edges are those whose sender it holds (a batch never links two graphs), and node
+    and graph ids are renumbered from 0. Shards together are exactly the batch. A batch of fewer
+    graphs than shards (a single graph, the last small batch) cannot be split: every shard is then
+    the whole batch (`count_graphs(batch) < num_shards` tells; zoo.fit then gives each copy
+    1/num_shards of the sample weights, so the batch counts once).
+
+    Args:
+        batch: a graph batch dict with `node_graph_ids` [N]; `node_features` [N, F], `edge_index`
+            [2, E], optional `edge_features` [E, D].
+        targets: labels, sample weights, ...: each with one row per graph [G, ...] or one row per
+            node [N, ...] (node classification over a batch of graphs).
+        index: which shard (int or int32 scalar tensor), 0 <= index < num_shards.
+        num_shards: how many.
+
+    Returns:
+        (shard batch dict, *targets of the shard).
+    """
+    import tensorflow as tf
+
+    ids = batch[NODE_GRAPH_IDS]
+    num_nodes = tf.shape(ids, out_type=ids.dtype)[0]
+    num_graphs = count_graphs(batch)
+    index = tf.cast(index, ids.dtype)
+    split = num_graphs >= num_shards
+    first = tf.where(split, index * num_graphs // num_shards, tf.zeros_like(num_graphs))
+    last = tf.where(split, (index + 1) * num_graphs // num_shards, num_graphs)
+    keep = (ids >= first) & (ids < last)  # [N]
+    position = tf.cumsum(tf.cast(keep, batch[EDGE_INDEX].dtype)) - 1  # a kept node's index in the shard
+    keep_edge = tf.gather(keep, batch[EDGE_INDEX][0])  # [E]
+    shard = {
+        NODE_FEATURES: tf.boolean_mask(batch[NODE_FEATURES], keep),
+        EDGE_INDEX: tf.gather(position, tf.boolean_mask(batch[EDGE_INDEX], keep_edge, axis=1)),
+        NODE_GRAPH_IDS: tf.boolean_mask(ids, keep) - first,
+    }
+    if EDGE_FEATURES in batch:
+        shard[EDGE_FEATURES] = tf.boolean_mask(batch[EDGE_FEATURES], keep_edge)
+
+    def rows(target):
+        target = tf.convert_to_tensor(target)
+        per_node = tf.cast(tf.shape(target)[0], ids.dtype) == num_nodes
+        return tf.cond(per_node, lambda: tf.boolean_mask(target, keep), lambda: target[first:last])
+
+    return (shard, *(rows(target) for target in targets))
 
 
 def _ragged_graphs(graphs):

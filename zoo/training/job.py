@@ -116,10 +116,12 @@ def train_job(
 
     if output:
         check_output(output)  # before training, not after
+    # The strategy first: MultiWorkerMirroredStrategy must configure collective ops before any
+    # TensorFlow op runs, and reading graph data (tf.data pipelines) runs some.
+    strategy = resolve_strategy(fit_kwargs.pop("strategy", "auto"))
     keras.utils.set_random_seed(fit_kwargs.get("seed", 0))  # every worker builds the same initial weights
     job = load_job_data(data, validation=validation_data, image_size=image_size,
                         batch_size=fit_kwargs.get("batch_size", 32), seed=fit_kwargs.get("seed", 0))
-    strategy = resolve_strategy(fit_kwargs.pop("strategy", "auto"))
     model = zoo.build(model_name, num_classes=num_classes or job.num_classes, input_shape=job.input_shape,
                       weights=weights, **{**job.overrides, **(overrides or {})})
     history = fit(model, job.train, validation_data=job.validation, strategy=strategy, **fit_kwargs)

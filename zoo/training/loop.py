@@ -19,6 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from zoo.data.graphs import EDGE_INDEX, GRAPH_BATCH_KEYS, NODE_GRAPH_IDS, count_graphs, shard_graph_batch
 from zoo.errors import InvalidArgumentError
 from zoo.training.data import TrainingData, as_training_data, check_labels
 from zoo.training.precision import rebuild_with_policy
@@ -338,21 +339,45 @@ def _distribute(strategy, dataset: tf.data.Dataset):
     """The distributed dataset of `strategy`.
 
     Batches with a batch axis are split across replicas (sharded by data across workers: in-memory
-    data cannot be sharded by file). Graph batches (inputs with an `edge_index`) have no batch axis
-    to split: every replica gets the whole batch, and since the loss is divided by the global sum
-    of sample weights, the averaged gradient is exactly the one-device gradient.
+    data cannot be sharded by file). Graph batches have no batch axis: a batch of many graphs
+    (with `node_graph_ids`) is split into one shard of whole graphs per replica, across workers
+    too (`zoo.data.graphs.shard_graph_batch`); a single graph (node classification on Cora) or a
+    batch of fewer graphs than replicas goes whole to every replica (a small batch among split ones
+    with 1/replicas of its sample weights on each copy). Since the loss is divided by the
+    all-reduced sum of sample weights, the summed gradient is the one-device gradient either way
+    (up to batch normalisation, whose statistics are per replica, as for images).
     """
     inputs = dataset.element_spec[0] if isinstance(dataset.element_spec, tuple) else None
-    if strategy.num_replicas_in_sync > 1 and isinstance(inputs, dict) and "edge_index" in inputs:
+    if strategy.num_replicas_in_sync > 1 and isinstance(inputs, dict) and EDGE_INDEX in inputs:
+        replicas = strategy.num_replicas_in_sync
+        by_graphs = NODE_GRAPH_IDS in inputs and set(inputs) <= GRAPH_BATCH_KEYS
 
         def per_worker(context):
-            local = strategy.num_replicas_in_sync // context.num_input_pipelines
-            return dataset.flat_map(lambda *element: tf.data.Dataset.from_tensors(element).repeat(local))
+            local = replicas // context.num_input_pipelines
+            first = context.input_pipeline_id * local
+
+            def shards(*element):
+                if not by_graphs:
+                    return tf.data.Dataset.from_tensors(element).repeat(local)
+                return tf.data.Dataset.range(local).map(lambda k: _graph_shard(element, first + k, replicas))
+
+            return dataset.flat_map(shards)
 
         return strategy.distribute_datasets_from_function(per_worker)
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return strategy.experimental_distribute_dataset(dataset.with_options(options))
+
+
+def _graph_shard(element, index, replicas):
+    """Replica `index`'s shard of a graph batch element (inputs, labels[, sample_weight]), with
+    sample weights: a batch too small to split goes whole to every replica, each copy weighted
+    1/replicas, so that loss, gradient and metrics count it once."""
+    inputs, labels, *weights = element
+    weights = tf.cast(weights[0], tf.float32) if weights else tf.ones(tf.shape(labels)[:1])
+    shard, labels, weights = shard_graph_batch(inputs, (labels, weights), tf.cast(index, tf.int32), replicas)
+    whole = count_graphs(inputs) < replicas
+    return shard, labels, weights * tf.where(whole, 1.0 / replicas, 1.0)
 
 
 def _model_in_scope(model, strategy, mixed_precision):
