@@ -58,6 +58,8 @@ def fit(
             and the weights are copied back at the end.
         data: a `tf.data.Dataset` of `(inputs, labels)` or `(inputs, labels, sample_weights)`
             batches, a tuple `(x, y)` of arrays (x may be a dict), or a path (image folder, .npz).
+            Graph batches (inputs a graph batch dict, e.g. from `zoo.data.graph_dataset`) are
+            split between replicas by whole graphs; a single graph goes whole to each replica.
         epochs: number of passes over `data`.
         batch_size: the GLOBAL batch size for arrays and paths (split across replicas).
         validation_data: same forms as `data`; evaluated at each epoch end.
