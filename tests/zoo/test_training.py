@@ -47,6 +47,23 @@ def test_loss_is_the_mean_over_the_epoch(digits):
         np.testing.assert_array_equal(a, b)  # learning rate 0 changes nothing
 
 
+def test_augmented_training_is_reproducible(digits):
+    (x, y), _ = digits
+
+    def train(augment):
+        model = small_model()
+        zoo.fit(model, (x[:256], y[:256]), epochs=2, batch_size=32, augment=augment, seed=0, verbose=0)
+        return model.get_weights()
+
+    def shifts():
+        return keras.layers.RandomTranslation(0.2, 0.2, fill_mode="constant", seed=1)
+
+    first, again, plain = train(shifts()), train(shifts()), train(None)
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)  # the same random shifts in the same batches
+    assert not np.allclose(first[0], plain[0])  # and they were applied
+
+
 def test_a_dataset_with_sample_weights(digits):
     (x, y), _ = digits
     w = (y < 5).astype("float32")  # only digits 0-4 count

@@ -73,6 +73,8 @@ def fit(
             logits unless the model ends in a softmax.
         augment: a Keras layer or callable applied to each training batch's inputs in the
             input pipeline (with `training=True`), e.g. `keras.Sequential([layers.RandomTranslation(.1, .1)])`.
+            Batches are augmented one at a time, in order, so random layers with a seed give the
+            same augmentation on every run.
         strategy: "auto", "one_device", "mirrored", "multiworker", "tpu" or a
             `tf.distribute.Strategy` (see `zoo.training.resolve_strategy`).
         mixed_precision: None, "mixed_float16" (with dynamic loss scaling) or "mixed_bfloat16".
@@ -130,7 +132,10 @@ def fit(
         if skip:
             dataset = dataset.skip(skip)
         if augment is not None:
-            dataset = dataset.map(_augmenter(augment), num_parallel_calls=tf.data.AUTOTUNE)
+            # One batch at a time: random layers draw from one generator state, and parallel calls
+            # would take those draws in a different order on every run. Prefetching overlaps it
+            # with the training step.
+            dataset = dataset.map(_augmenter(augment)).prefetch(tf.data.AUTOTUNE)
         sums = np.zeros(3)
         batch_index = skip
         batches = _distribute(strategy, dataset)
