@@ -19,7 +19,14 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from layers.message_passing import NODE_FEATURES, NODE_GRAPH_IDS, _choice, aggregate, segment_softmax
+from layers.message_passing import (
+    NODE_FEATURES,
+    NODE_GRAPH_IDS,
+    _choice,
+    aggregate,
+    count_graphs,
+    segment_softmax,
+)
 
 READOUTS = ("sum", "mean", "max", "attention")
 
@@ -125,8 +132,7 @@ class GraphReadout(keras.layers.Layer):
 
     def call(self, inputs):
         x, ids = self._unpack(inputs)
-        # max + 1, and 0 graphs when there is no node at all
-        num_graphs = tf.reduce_max(tf.concat([ids, tf.constant([-1], dtype=ids.dtype)], axis=0)) + 1
+        num_graphs = count_graphs(ids)
         if self.reduction == "attention":
             weights = segment_softmax(self.gate(x), ids, num_graphs)  # [N, 1]
             return tf.math.unsorted_segment_sum(weights * x, ids, num_graphs)

@@ -278,6 +278,12 @@ def aggregate(messages, segment_ids, num_segments, reduction: str = "sum"):
     raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
 
 
+def count_graphs(node_graph_ids):
+    """The number of graphs G of a batch from its `node_graph_ids` [N]: max + 1, and 0 without nodes
+    (a scalar tensor of the ids' dtype)."""
+    return tf.reduce_max(tf.concat([node_graph_ids, tf.constant([-1], node_graph_ids.dtype)], axis=0)) + 1
+
+
 def segment_softmax(logits, segment_ids, num_segments):
     """Softmax of `logits` [E, ...] within each segment of `segment_ids` [E] (e.g. over each node's
     incoming edges, or over each graph's nodes). Numerically stable (the segment max is subtracted)."""

@@ -235,14 +235,6 @@ def merge_graphs(graphs) -> dict:
     return batch
 
 
-def count_graphs(batch: dict):
-    """The number of graphs G in a graph batch (TensorFlow): max(`node_graph_ids`) + 1, 0 without nodes."""
-    import tensorflow as tf
-
-    ids = batch[NODE_GRAPH_IDS]
-    return tf.reduce_max(tf.concat([ids, tf.constant([-1], ids.dtype)], axis=0)) + 1
-
-
 def shard_graph_batch(batch: dict, targets: tuple, index, num_shards: int):
     """Shard `index` of `num_shards` of a graph batch, split by whole graphs (TensorFlow ops, for tf.data).
 
@@ -251,8 +243,8 @@ def shard_graph_batch(batch: dict, targets: tuple, index, num_shards: int):
     their order, its edges are those whose sender it holds (a batch never links two graphs), and node
     and graph ids are renumbered from 0. Shards together are exactly the batch. A batch of fewer
     graphs than shards (a single graph, the last small batch) cannot be split: every shard is then
-    the whole batch (`count_graphs(batch) < num_shards` tells; zoo.fit then gives each copy
-    1/num_shards of the sample weights, so the batch counts once).
+    the whole batch (`layers.message_passing.count_graphs(ids) < num_shards` tells; zoo.fit then
+    gives each copy 1/num_shards of the sample weights, so the batch counts once).
 
     Args:
         batch: a graph batch dict with `node_graph_ids` [N]; `node_features` [N, F], `edge_index`
@@ -267,9 +259,11 @@ def shard_graph_batch(batch: dict, targets: tuple, index, num_shards: int):
     """
     import tensorflow as tf
 
+    from layers.message_passing import count_graphs
+
     ids = batch[NODE_GRAPH_IDS]
     num_nodes = tf.shape(ids, out_type=ids.dtype)[0]
-    num_graphs = count_graphs(batch)
+    num_graphs = count_graphs(ids)
     index = tf.cast(index, ids.dtype)
     split = num_graphs >= num_shards
     first = tf.where(split, index * num_graphs // num_shards, tf.zeros_like(num_graphs))

@@ -144,7 +144,7 @@ def to_graph_tensor(batch: dict, *, node_set: str = "nodes", edge_set: str = "ed
     tfgnn = _tfgnn()
     import tensorflow as tf
 
-    from layers.message_passing import validate_graph_batch
+    from layers.message_passing import count_graphs, validate_graph_batch
 
     batch = validate_graph_batch(batch, where="to_graph_tensor")
     x = batch[NODE_FEATURES]
@@ -160,7 +160,7 @@ def to_graph_tensor(batch: dict, *, node_set: str = "nodes", edge_set: str = "ed
             raise InvalidArgumentError(
                 "to_graph_tensor: node_graph_ids must be sorted (the nodes of each graph contiguous, graphs in order)"
             )
-    num_graphs = tf.reduce_max(tf.concat([ids, [-1]], 0)) + 1
+    num_graphs = count_graphs(ids)
     node_sizes = tf.math.bincount(ids, minlength=num_graphs, dtype=tf.int32)
     edge_graph = tf.gather(ids, edge_index[0])
     order = tf.argsort(edge_graph, stable=True)

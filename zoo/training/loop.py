@@ -19,7 +19,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from zoo.data.graphs import EDGE_INDEX, GRAPH_BATCH_KEYS, NODE_GRAPH_IDS, count_graphs, shard_graph_batch
+from layers.message_passing import count_graphs
+from zoo.data.graphs import EDGE_INDEX, GRAPH_BATCH_KEYS, NODE_GRAPH_IDS, shard_graph_batch
 from zoo.errors import InvalidArgumentError
 from zoo.training.data import TrainingData, as_training_data, check_labels
 from zoo.training.precision import rebuild_with_policy
@@ -383,7 +384,7 @@ def _graph_shard(element, index, replicas):
     inputs, labels, *weights = element
     weights = tf.cast(weights[0], tf.float32) if weights else tf.ones(tf.shape(labels)[:1])
     shard, labels, weights = shard_graph_batch(inputs, (labels, weights), tf.cast(index, tf.int32), replicas)
-    whole = count_graphs(inputs) < replicas
+    whole = count_graphs(inputs[NODE_GRAPH_IDS]) < replicas
     return shard, labels, weights * tf.where(whole, 1.0 / replicas, 1.0)
 
 
