@@ -18,7 +18,7 @@ import importlib
 _LAZY = {
     "Client": "serving.client",
     "Server": "serving.grpc_server",
-    "ModelServer": "serving.grpc_server",
+    "ModelServer": "serving.backend",
     "serve": "serving.grpc_server",
     "Gateway": "serving.gateway",
     "ServingError": "serving.errors",

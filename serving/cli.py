@@ -28,6 +28,7 @@ finish (up to --shutdown_grace_seconds), then exit 0.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import signal
@@ -43,24 +44,66 @@ def _bool(value: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
 
 
+# tensorflow_model_server flags this server accepts but has nothing to do with: a warning says so.
+NO_EFFECT_FLAGS = {
+    "rest_api_num_threads": "REST requests get a thread each",
+    "rest_api_enable_cors_support": "no CORS headers are sent",
+    "allow_version_labels_for_unavailable_models": "labels must name available versions",
+    "enable_per_model_batching_parameters": "one batching configuration serves every model",
+    "num_unload_threads": "unloads run on the load threads",
+    "max_num_load_retries": "a failed version is retried when its files change",
+    "load_retry_interval_micros": "a failed version is retried when its files change",
+    "flush_filesystem_caches": "",
+    "tensorflow_session_config_file": "",
+    "use_alts_credentials": "use --ssl_cert_file / --ssl_key_file for TLS",
+    "ssl_config_file": "use --ssl_cert_file / --ssl_key_file for TLS",
+    "platform_config_file": "",
+    "per_process_gpu_memory_fraction": "no GPU here",
+    "num_request_iterations_for_warmup": "each warmup record is replayed once",
+    "remove_unused_fields_from_bundle_metagraph": "",
+    "num_tflite_pools": "one interpreter per TF Lite model",
+    "num_tflite_interpreters_per_pool": "one interpreter per TF Lite model",
+    "xla_cpu_compilation_enabled": "",
+    "enable_profiler": "",
+    "mixed_precision": "",
+    "skip_initialize_tpu": "no TPU here",
+    "thread_pool_factory_config_file": "",
+    "enable_grpc_healthcheck_service": "the grpc.health.v1 service is always on",
+}
+
+
 def make_parser(prog: str = "python -m serving") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description="TensorFlow-Serving-compatible model server and gateway.")
     p.add_argument("models_dir", nargs="?", help="serve every sub-folder <name>/<version>/ of this folder")
     tf = p.add_argument_group("tensorflow_model_server flags")
     tf.add_argument("--port", type=int, default=8500, help="gRPC port (default 8500)")
+    tf.add_argument("--grpc_socket_path", default="", help="also serve gRPC on this Unix domain socket")
     tf.add_argument("--rest_api_port", type=int, default=0, help="REST port; 0 disables the REST API (default 0)")
     tf.add_argument("--rest_api_timeout_in_ms", type=int, default=30000)
-    tf.add_argument("--rest_api_num_threads", type=int, default=None, help="accepted for compatibility; unused")
     tf.add_argument("--model_name", default="default")
     tf.add_argument("--model_base_path", default="")
     tf.add_argument("--model_config_file", default="")
     tf.add_argument("--model_config_file_poll_wait_seconds", type=float, default=0)
     tf.add_argument("--file_system_poll_wait_seconds", type=float, default=1)
+    tf.add_argument("--num_load_threads", type=int, default=2, help="versions loaded at once (default 2)")
     tf.add_argument("--enable_batching", type=_bool, nargs="?", const=True, default=False)
     tf.add_argument("--batching_parameters_file", default="")
     tf.add_argument("--monitoring_config_file", default="")
+    tf.add_argument("--grpc_channel_arguments", default="", help="gRPC server arguments: key=value,key=value")
     tf.add_argument("--grpc_max_threads", type=int, default=64)
     tf.add_argument("--enable_model_warmup", type=_bool, nargs="?", const=True, default=True)
+    tf.add_argument("--saved_model_tags", default="serve", help="tags of the MetaGraph to load, comma separated")
+    tf.add_argument("--prefer_tflite_model", type=_bool, nargs="?", const=True, default=False,
+                    help="serve a version's model.tflite rather than its SavedModel")
+    tf.add_argument("--enable_signature_method_name_check", type=_bool, nargs="?", const=True, default=False)
+    tf.add_argument("--enable_serialization_as_tensor_content", type=_bool, nargs="?", const=True, default=False,
+                    help="Predict outputs as tensor_content bytes instead of typed fields")
+    tf.add_argument("--tensorflow_session_parallelism", type=int, default=0)
+    tf.add_argument("--tensorflow_intra_op_parallelism", type=int, default=0)
+    tf.add_argument("--tensorflow_inter_op_parallelism", type=int, default=0)
+    tf.add_argument("--version", action="store_true", help="print the version and exit")
+    for flag in NO_EFFECT_FLAGS:
+        tf.add_argument(f"--{flag}", default=None, help=argparse.SUPPRESS)
     ours = p.add_argument_group("zoo serving flags")
     ours.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
     ours.add_argument("--token", default=None, help="bearer token(s), comma separated (or $SERVING_TOKEN)")
@@ -75,6 +118,24 @@ def make_parser(prog: str = "python -m serving") -> argparse.ArgumentParser:
     ours.add_argument("--shutdown_grace_seconds", type=float, default=10.0)
     ours.add_argument("--log_level", default="INFO")
     return p
+
+
+def _warn_no_effect(args) -> None:
+    for flag, why in NO_EFFECT_FLAGS.items():
+        if getattr(args, flag) is not None:
+            logging.getLogger(__name__).warning(
+                "--%s has no effect in this server%s", flag, f" ({why})" if why else "")
+
+
+def _session_config(args):
+    """The tf.ConfigProto of the --tensorflow_*_parallelism flags (None: TensorFlow's defaults)."""
+    intra = args.tensorflow_intra_op_parallelism or args.tensorflow_session_parallelism
+    inter = args.tensorflow_inter_op_parallelism or args.tensorflow_session_parallelism
+    if not (intra or inter):
+        return None
+    from tensorflow.core.protobuf import config_pb2
+
+    return config_pb2.ConfigProto(intra_op_parallelism_threads=intra, inter_op_parallelism_threads=inter)
 
 
 def _monitoring_path(args):
@@ -126,9 +187,13 @@ def build_server(args):
     """The Server (not started) for parsed flags; raises ValueError on inconsistent flags."""
     from serving import config as config_lib
     from serving.auth import TokenAuth
-    from serving.grpc_server import ModelServer, Server, models_dir_config
+    from serving.backend import ModelServer
+    from serving.grpc_server import Server, models_dir_config
     from serving.metrics import ServingMetrics
 
+    from serving.grpc_server import parse_channel_arguments
+
+    _warn_no_effect(args)
     auth = TokenAuth.from_flags(args.token, args.token_file)
     metrics = ServingMetrics()
     common = dict(
@@ -136,6 +201,7 @@ def build_server(args):
         tls_cert=args.ssl_cert_file, tls_key=args.ssl_key_file, tls_client_ca=args.ssl_client_ca_file,
         max_message_size=args.max_message_size, max_threads=args.grpc_max_threads,
         rest_api_timeout_in_ms=args.rest_api_timeout_in_ms, monitoring_path=_monitoring_path(args),
+        socket_path=args.grpc_socket_path or None, channel_arguments=parse_channel_arguments(args.grpc_channel_arguments),
     )
     if args.upstream:
         if args.models_dir or args.model_base_path or args.model_config_file:
@@ -150,6 +216,7 @@ def build_server(args):
 
     from serving.batching import Batcher
     from serving.manager import ModelManager
+    from serving.servable import load_servable
 
     if args.models_dir:
         if args.model_base_path or args.model_config_file:
@@ -169,7 +236,12 @@ def build_server(args):
                           on_batch=lambda labels, size, wait: metrics.record_batch(*labels, size, wait))
     elif args.batching_parameters_file:
         raise ValueError("--batching_parameters_file needs --enable_batching")
-    manager = ModelManager(warmup=args.enable_model_warmup)
+    loader = functools.partial(
+        load_servable, prefer_tflite_model=args.prefer_tflite_model,
+        method_name_check=args.enable_signature_method_name_check,
+        tags=tuple(t.strip() for t in args.saved_model_tags.split(",") if t.strip()) or ("serve",),
+        session_config=_session_config(args))
+    manager = ModelManager(loader, warmup=args.enable_model_warmup, load_threads=max(1, args.num_load_threads))
     on_stop = []
     watchers = []
     if args.model_config_file and args.model_config_file_poll_wait_seconds > 0:
@@ -178,6 +250,11 @@ def build_server(args):
     if args.models_dir:
         watchers.append(_ModelsDirWatcher(args.models_dir, manager, args.file_system_poll_wait_seconds))
     manager.reload_config(model_config)
+    failed = _unavailable_models(manager, [c.name for c in model_config.model_config_list.config])
+    if failed:
+        manager.stop()
+        raise StartupError(f"{len(failed)} model(s) did not become available: "
+                           + "; ".join(f"{name}: {message}" for name, message in failed.items()))
     manager.start(poll_wait_seconds=args.file_system_poll_wait_seconds)
     for watcher in watchers:
         watcher.start()
@@ -185,11 +262,42 @@ def build_server(args):
     if batcher is not None:
         on_stop.append(batcher.stop)
     on_stop.append(manager.stop)
-    return Server(ModelServer(manager, batcher, metrics), manager=manager, on_stop=on_stop, **common)
+    backend = ModelServer(manager, batcher, metrics, tensor_content=args.enable_serialization_as_tensor_content)
+    return Server(backend, manager=manager, on_stop=on_stop, **common)
+
+
+class StartupError(RuntimeError):
+    """The server cannot start serving (as tensorflow_model_server, it exits non-zero)."""
+
+
+def _unavailable_models(manager, names) -> dict:
+    """{name: why} of the models whose every version failed to load (TF Serving exits on these)."""
+    from serving.errors import ServingError
+    from serving.manager import State
+
+    failed = {}
+    for name in names:
+        try:
+            statuses = manager.status(name)
+        except ServingError:  # no version yet: served when one appears
+            continue
+        if statuses and not any(s.state == State.AVAILABLE for s in statuses):
+            errors = [f"version {s.version}: {s.error.message}" for s in statuses if s.error is not None]
+            if errors:
+                failed[name] = "; ".join(errors)
+    return failed
 
 
 def main(argv=None, prog: str = "python -m serving") -> int:
     args = make_parser(prog).parse_args(argv)
+    if args.version:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            print(f"zoo serving {version('zoo')} (TensorFlow Serving API {version('tensorflow-serving-api')})")
+        except PackageNotFoundError:
+            print("zoo serving (not installed as a package)")
+        return 0
     logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -197,6 +305,9 @@ def main(argv=None, prog: str = "python -m serving") -> int:
 
     try:
         server = build_server(args)
+    except StartupError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 1
     except (ValueError, OSError, ServingError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2

@@ -12,10 +12,9 @@ It speaks to any TensorFlow Serving (the real `tensorflow_model_server`, our `py
 our gateway) through the stubs of `tensorflow-serving-api`. Failures raise `ServingError` carrying the
 gRPC status code and the server's message.
 
-The pieces below the client are shared with the server and the gateway:
-- `to_tensor_proto(array)` / `to_ndarray(proto)`: numpy <-> `TensorProto` (numeric tensors go through
-  `tensor_content` bytes; strings through `string_val`; typed `*_val` fields are decoded as TF does,
-  a single value filling the whole shape);
+Requests carry numeric tensors as `tensor_content` bytes (the compact form every TF Serving
+reads); responses are read in either form (serving.tensor_codec). The pieces below the client are
+shared with the server and the gateway:
 - the input adapters `pad_sequences`, `batch_graphs` and `adapt_inputs`, which turn what a user has
   (raw image bytes, ragged sequences, lists of graphs) into the dict of rectangular tensors a
   SignatureDef takes, guided by that signature's input names, dtypes and shapes.
@@ -46,203 +45,17 @@ from tensorflow_serving.apis import (
 
 from serving.errors import ServingError
 
-# ----------------------------------------------------------------------------------------------
-# Tensor codec
-# ----------------------------------------------------------------------------------------------
-
-_NP_TO_DT = {
-    np.dtype(np.float32): types_pb2.DT_FLOAT,
-    np.dtype(np.float64): types_pb2.DT_DOUBLE,
-    np.dtype(np.float16): types_pb2.DT_HALF,
-    np.dtype(np.int8): types_pb2.DT_INT8,
-    np.dtype(np.int16): types_pb2.DT_INT16,
-    np.dtype(np.int32): types_pb2.DT_INT32,
-    np.dtype(np.int64): types_pb2.DT_INT64,
-    np.dtype(np.uint8): types_pb2.DT_UINT8,
-    np.dtype(np.uint16): types_pb2.DT_UINT16,
-    np.dtype(np.uint32): types_pb2.DT_UINT32,
-    np.dtype(np.uint64): types_pb2.DT_UINT64,
-    np.dtype(np.bool_): types_pb2.DT_BOOL,
-    np.dtype(np.complex64): types_pb2.DT_COMPLEX64,
-    np.dtype(np.complex128): types_pb2.DT_COMPLEX128,
-}
-_DT_TO_NP = {dt: np_dtype for np_dtype, dt in _NP_TO_DT.items()}
-_DT_TO_NP[types_pb2.DT_STRING] = np.dtype(object)
-
-# Which typed field holds values of each dtype when `tensor_content` is empty.
-_VAL_FIELD = {
-    types_pb2.DT_FLOAT: "float_val",
-    types_pb2.DT_DOUBLE: "double_val",
-    types_pb2.DT_HALF: "half_val",
-    types_pb2.DT_INT8: "int_val",
-    types_pb2.DT_INT16: "int_val",
-    types_pb2.DT_INT32: "int_val",
-    types_pb2.DT_UINT8: "int_val",
-    types_pb2.DT_UINT16: "int_val",
-    types_pb2.DT_INT64: "int64_val",
-    types_pb2.DT_UINT32: "uint32_val",
-    types_pb2.DT_UINT64: "uint64_val",
-    types_pb2.DT_BOOL: "bool_val",
-    types_pb2.DT_COMPLEX64: "scomplex_val",
-    types_pb2.DT_COMPLEX128: "dcomplex_val",
-    types_pb2.DT_STRING: "string_val",
-}
-
-
-def dtype_name(dt: int) -> str:
-    """`types_pb2.DT_FLOAT` -> "DT_FLOAT"."""
-    return types_pb2.DataType.Name(dt)
-
-
-def numpy_dtype(dt: int) -> np.dtype:
-    """The numpy dtype of a `types_pb2.DataType` (object for DT_STRING); ValueError when unsupported."""
-    try:
-        return _DT_TO_NP[dt]
-    except KeyError:
-        raise ValueError(f"unsupported tensor dtype {dtype_name(dt)}") from None
-
-
-def tf_dtype(dtype) -> int:
-    """The `types_pb2.DataType` of a numpy dtype; strings, bytes and objects map to DT_STRING."""
-    dtype = np.dtype(dtype)
-    if dtype.kind in "OSU":
-        return types_pb2.DT_STRING
-    try:
-        return _NP_TO_DT[dtype]
-    except KeyError:
-        raise ValueError(f"no TensorFlow dtype for numpy dtype {dtype}") from None
-
-
-def _as_bytes(value) -> bytes:
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, (bytearray, memoryview)):
-        return bytes(value)
-    if isinstance(value, (str, np.str_)):
-        return value.encode("utf-8")
-    raise TypeError(f"a string tensor holds bytes or str, got {type(value).__name__}")
-
-
-def to_tensor_proto(value, dtype=None) -> tensor_pb2.TensorProto:
-    """numpy array (or anything `np.asarray` takes; bytes and str give DT_STRING) -> TensorProto.
-
-    `dtype` (numpy dtype) casts first. Numeric tensors are written little-endian to `tensor_content`.
-    """
-    if isinstance(value, tensor_pb2.TensorProto):
-        return value
-    if isinstance(value, (bytes, bytearray)):
-        array = np.array(bytes(value), dtype=object)
-    else:
-        array = np.asarray(value, dtype=dtype) if dtype is not None else np.asarray(value)
-    proto = tensor_pb2.TensorProto(
-        dtype=tf_dtype(array.dtype),
-        tensor_shape=tensor_shape_pb2.TensorShapeProto(
-            dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=int(d)) for d in array.shape]
-        ),
-    )
-    if proto.dtype == types_pb2.DT_STRING:
-        proto.string_val.extend(_as_bytes(v) for v in array.reshape(-1).tolist())
-    else:
-        proto.tensor_content = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
-    return proto
-
-
-def tensor_shape(proto: tensor_pb2.TensorProto) -> tuple[int, ...]:
-    return tuple(int(d.size) for d in proto.tensor_shape.dim)
-
-
-def to_ndarray(proto: tensor_pb2.TensorProto) -> np.ndarray:
-    """TensorProto -> numpy array (DT_STRING -> object array of bytes). ValueError on a malformed proto."""
-    dtype = numpy_dtype(proto.dtype)
-    shape = tensor_shape(proto)
-    if any(d < 0 for d in shape):
-        raise ValueError(f"tensor shape {list(shape)} has a negative dimension")
-    size = int(np.prod(shape, dtype=np.int64))
-    if proto.dtype == types_pb2.DT_STRING:
-        values = list(proto.string_val)
-        array = np.empty(len(values), dtype=object)
-        array[:] = values
-    elif proto.tensor_content:
-        content = proto.tensor_content
-        if len(content) != size * dtype.itemsize:
-            raise ValueError(
-                f"tensor_content holds {len(content)} bytes, shape {list(shape)} of {dtype_name(proto.dtype)} "
-                f"needs {size * dtype.itemsize}"
-            )
-        return np.frombuffer(content, dtype=dtype.newbyteorder("<")).astype(dtype, copy=True).reshape(shape)
-    else:
-        field = _VAL_FIELD[proto.dtype]
-        values = getattr(proto, field)
-        if proto.dtype == types_pb2.DT_HALF:
-            array = np.asarray(values, dtype=np.uint16).view(np.float16)
-        elif proto.dtype in (types_pb2.DT_COMPLEX64, types_pb2.DT_COMPLEX128):
-            flat = np.asarray(values, dtype=np.float64)
-            array = (flat[0::2] + 1j * flat[1::2]).astype(dtype)
-        else:
-            array = np.asarray(values, dtype=dtype)
-    if array.size == size:
-        return array.reshape(shape)
-    if array.size == 1 and size > 0:
-        return np.full(shape, array[0], dtype=array.dtype)  # TF: a single value fills the tensor
-    raise ValueError(f"tensor of shape {list(shape)} needs {size} values, the proto holds {array.size}")
-
-
-# ----------------------------------------------------------------------------------------------
-# Signatures and input adapters
-# ----------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    """One signature input or output: name (the alias in the SignatureDef), numpy dtype, shape (None = any)."""
-
-    name: str
-    dtype: np.dtype
-    shape: tuple | None  # None: unknown rank
-
-    @classmethod
-    def from_tensor_info(cls, name, info) -> "TensorSpec":
-        try:
-            dtype = numpy_dtype(info.dtype)
-        except ValueError:
-            dtype = None
-        shape = None if info.tensor_shape.unknown_rank else tuple(
-            None if d.size < 0 else int(d.size) for d in info.tensor_shape.dim
-        )
-        return cls(name, dtype, shape)
-
-    def to_dict(self) -> dict:
-        return {"dtype": str(self.dtype) if self.dtype is not None else None,
-                "shape": list(self.shape) if self.shape is not None else None}
-
-
-@dataclass(frozen=True)
-class Signature:
-    """A SignatureDef reduced to what a caller needs: method name, input and output specs by alias."""
-
-    name: str
-    method_name: str
-    inputs: dict
-    outputs: dict
-
-    @classmethod
-    def from_proto(cls, name, signature_def) -> "Signature":
-        return cls(
-            name,
-            signature_def.method_name,
-            {k: TensorSpec.from_tensor_info(k, v) for k, v in sorted(signature_def.inputs.items())},
-            {k: TensorSpec.from_tensor_info(k, v) for k, v in sorted(signature_def.outputs.items())},
-        )
-
-    def takes_bytes(self) -> bool:
-        """True for a signature whose single input is a string tensor (encoded images, serialized Examples)."""
-        return len(self.inputs) == 1 and next(iter(self.inputs.values())).dtype == np.dtype(object)
-
-    def to_dict(self) -> dict:
-        return {"method_name": self.method_name,
-                "inputs": {k: v.to_dict() for k, v in self.inputs.items()},
-                "outputs": {k: v.to_dict() for k, v in self.outputs.items()}}
-
+# The tensor codec and the signature type are shared with the server and the gateway.
+from serving.signature import Signature, TensorSpec  # noqa: E402,F401  (re-exported)
+from serving.tensor_codec import (  # noqa: E402,F401  (re-exported)
+    _as_bytes,
+    dtype_name,
+    numpy_dtype,
+    tensor_shape,
+    tf_dtype,
+    to_ndarray,
+    to_tensor_proto,
+)
 
 MASK_NAMES = ("mask", "padding_mask", "attention_mask", "sequence_mask")
 LENGTH_NAMES = ("lengths", "length", "sequence_length", "sequence_lengths", "seq_len")
@@ -711,7 +524,7 @@ class Client:
         request = predict_pb2.PredictRequest(output_filter=list(output_filter or ()))
         _model_spec(request.model_spec, model, version, label, signature)
         for name, array in arrays.items():
-            request.inputs[name].CopyFrom(to_tensor_proto(array))
+            request.inputs[name].CopyFrom(to_tensor_proto(array, as_content=True))
         return request
 
     @staticmethod

@@ -151,7 +151,8 @@ def parse_model_config(text: str, *, where: str = "model config"):
     try:
         text_format.Parse(text, config)
     except text_format.ParseError as error:
-        raise ValueError(f"{where}: not a text-format ModelServerConfig: {error}") from None
+        # TF Serving's wording, which scripts (and its own test) look for.
+        raise ValueError(f"{where}: Error parsing text-format tensorflow.serving.ModelServerConfig: {error}") from None
     try:
         validate_model_config(config)
     except ValueError as error:
@@ -284,7 +285,7 @@ def _parse(text: str, message, what: str):
     try:
         text_format.Parse(text, message, allow_unknown_field=True)
     except text_format.ParseError as error:
-        raise ValueError(f"{what}: not a text-format {type(message).DESCRIPTOR.name}: {error}") from None
+        raise ValueError(f"{what}: Error parsing text-format {type(message).DESCRIPTOR.full_name}: {error}") from None
     return message
 
 

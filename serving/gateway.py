@@ -38,14 +38,9 @@ from tensorflow_serving.apis import (
 )
 
 from serving import errors
-from serving.client import (
-    LENGTH_NAMES,
-    MASK_NAMES,
-    Signature,
-    pick_signature,
-    to_ndarray,
-    to_tensor_proto,
-)
+from serving.client import LENGTH_NAMES, MASK_NAMES, pick_signature
+from serving.signature import Signature
+from serving.tensor_codec import to_ndarray, to_tensor_proto
 from serving.errors import ServingError
 
 log = logging.getLogger(__name__)
@@ -56,7 +51,7 @@ def _companion(names, candidates, suffix):
 
 
 class Gateway:
-    """A backend (same methods as grpc_server.ModelServer) that forwards to an upstream TF Serving.
+    """A backend (same methods as serving.backend.ModelServer) that forwards to an upstream TF Serving.
 
     Args:
         upstream: "host:port" of the upstream's gRPC API.
@@ -194,7 +189,7 @@ class Gateway:
         for key in list(out.inputs):
             del out.inputs[key]
         for key, value in adapted.items():
-            out.inputs[key].CopyFrom(to_tensor_proto(value))
+            out.inputs[key].CopyFrom(to_tensor_proto(value, as_content=True))
         return out
 
     @staticmethod

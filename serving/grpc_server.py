@@ -1,30 +1,22 @@
-"""The gRPC server: TensorFlow Serving's PredictionService and ModelService, health, reflection.
+"""The gRPC transport: TensorFlow Serving's PredictionService and ModelService, health, reflection.
 
     manager = ModelManager(); manager.reload_config(config); manager.start(poll_wait_seconds=1)
     server = Server(ModelServer(manager, batcher=Batcher(options)), port=8500, rest_api_port=8501,
-                    token="s3cret", tls_cert="cert.pem", tls_key="key.pem").start()
+                    token="s3cret", tls_cert="cert.pem", tls_key="key.pem",
+                    socket_path="/tmp/tf-serving.sock", channel_arguments={"grpc.max_connection_age_ms": 2000}).start()
     ...
     server.stop(grace=5)        # health NOT_SERVING, refuse new calls, finish in-flight ones, stop
 
-Two layers:
-- `ModelServer`, the in-process backend: TF Serving's request protos in, response protos out,
-  `ServingError` (gRPC code + TF Serving's message) out on failure. It looks the servable up in the
-  `ModelManager`, holds it for the duration of the call (so an unload waits for it), runs Predict,
-  Classify and Regress through the `Batcher` when batching is on and the signature is batchable
-  (requests share a batch only with requests to the same signature), and echoes the effective
-  model_spec (name, the version served - also for a request by label - and the signature name).
-  The gateway (serving.gateway.Gateway) has the same methods and forwards to an upstream instead.
-- `Server`: a grpc.server with the two servicers over a backend, the grpc.health.v1 health service
-  (one status per model: SERVING while a version is available), server reflection, bearer-token
-  auth (serving.auth), TLS, message size limits, client deadlines (a call whose deadline passed is
-  not run; batching drops it from the queue), Prometheus metrics (serving.metrics), and optionally
-  the REST API (serving.rest) on a second port. Bad input never takes the server down: every
-  failure becomes a status on that call only.
-
-Backend interface (ModelServer and Gateway): predict, classify, regress, multi_inference,
-get_model_metadata, get_model_status, reload_config - each `(request, deadline=None) -> response`
-with `deadline` a `time.monotonic()` time or None - plus `signatures(name, version, label) ->
-{signature name: serving.client.Signature}` for the REST layer, and `model_names()`.
+`Server` is a grpc.server with the two servicers over a backend (serving.backend.ModelServer, or
+the gateway), the grpc.health.v1 health service (one status per model: SERVING while a version is
+available), server reflection, bearer-token auth (serving.auth), TLS, message size limits, client
+deadlines (a call whose deadline passed is not run; batching drops it from the queue; a Session run
+is stopped at it), Prometheus metrics (serving.metrics), optionally a Unix domain socket beside
+the TCP port (TF Serving's --grpc_socket_path), gRPC server arguments (--grpc_channel_arguments),
+TensorFlow's profiler service (serving.profiler, as TF Serving has it on its gRPC port), and the
+REST API (serving.rest) on a second port. The servicers only turn calls into backend calls
+and backend errors into statuses: bad input never takes the server down, every failure becomes a
+status on that call only.
 """
 
 from __future__ import annotations
@@ -35,253 +27,43 @@ import time
 from concurrent import futures
 
 import grpc
-import numpy as np
-from google.protobuf import any_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from tensorflow_serving.apis import (
-    classification_pb2,
-    get_model_metadata_pb2,
-    get_model_status_pb2,
-    inference_pb2,
-    model_management_pb2,
     model_service_pb2,
     model_service_pb2_grpc,
-    predict_pb2,
     prediction_service_pb2,
     prediction_service_pb2_grpc,
-    regression_pb2,
 )
 
-from serving import errors
-from serving.batching import Batcher, batchable
-from serving.client import Signature, to_ndarray, to_tensor_proto
+from tensorflow.profiler.experimental import Trace
+
+from serving.backend import ModelServer
+from serving.batching import Batcher
 from serving.errors import ServingError
 from serving.metrics import ServingMetrics
 
+__all__ = ["Server", "ModelServer", "serve", "models_dir_config", "parse_channel_arguments"]
+
 log = logging.getLogger(__name__)
 
-DEFAULT_SIGNATURE = "serving_default"
-CLASSIFY_METHOD = "tensorflow/serving/classify"
-REGRESS_METHOD = "tensorflow/serving/regress"
 PREDICTION_SERVICE = prediction_service_pb2.DESCRIPTOR.services_by_name["PredictionService"].full_name
 MODEL_SERVICE = model_service_pb2.DESCRIPTOR.services_by_name["ModelService"].full_name
 
 
-def check_deadline(deadline: float | None) -> None:
-    if deadline is not None and time.monotonic() >= deadline:
-        raise errors.deadline_exceeded("Deadline exceeded before the request was run")
-
-
-def _spec_args(spec):
-    """(name, version or None, label or None) of a ModelSpec; INVALID_ARGUMENT when malformed."""
-    if not spec.name:
-        raise errors.invalid_argument("Missing ModelSpec name")
-    version = spec.version.value if spec.HasField("version") else None
-    label = spec.version_label or None
-    if version is not None and label is not None:
-        raise errors.invalid_argument("ModelSpec cannot set both version and version_label")
-    return spec.name, version, label
-
-
-def _request_spec(request):
-    """`_spec_args` of the request's ModelSpec; INVALID_ARGUMENT when it has none."""
-    if not request.HasField("model_spec"):
-        raise errors.invalid_argument("Missing ModelSpec")
-    return _spec_args(request.model_spec)
-
-
-def _echo(out_spec, in_spec, servable, signature_name: str | None):
-    out_spec.name = servable.name
-    out_spec.version.value = int(servable.version)  # version and version_label are a oneof: the version wins
-    if signature_name is not None:
-        out_spec.signature_name = signature_name
-
-
-def _decode_inputs(request) -> dict:
-    inputs = {}
-    for name, proto in request.inputs.items():
+def parse_channel_arguments(text: str) -> dict:
+    """TF Serving's --grpc_channel_arguments "k=v,k2=v2" -> {k: int or str} (the last of a repeated key wins)."""
+    out = {}
+    for item in filter(None, (part.strip() for part in (text or "").split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--grpc_channel_arguments: expected key=value, got {item!r}")
+        value = value.strip()
         try:
-            inputs[name] = to_ndarray(proto)
-        except (ValueError, KeyError) as exc:
-            raise errors.invalid_argument(f"input '{name}': {exc}") from None
-    return inputs
-
-
-def _code_number(code: grpc.StatusCode) -> int:
-    return code.value[0]
-
-
-class ModelServer:
-    """TF Serving's API over a `serving.manager.ModelManager` (see the module docstring).
-
-    Args:
-        manager: the model repository.
-        batcher: a `serving.batching.Batcher`, or None for no server-side batching.
-        metrics: a `ServingMetrics` for batch sizes (requests are counted by the servers).
-    """
-
-    def __init__(self, manager, batcher: Batcher | None = None, metrics: ServingMetrics | None = None):
-        self.manager = manager
-        self.batcher = batcher
-        self.metrics = metrics
-
-    def model_names(self) -> list:
-        return self.manager.model_names()
-
-    # -- PredictionService -----------------------------------------------------------------
-
-    def _runner(self, servable, deadline):
-        """`servable.run` for one request: through the batcher when batching is on and the signature
-        is batchable (Predict, Classify and Regress alike, as TF Serving batches the session run
-        under all three), directly otherwise. Returns run(signature_name, inputs, output_filter=())."""
-
-        def run(signature_name, inputs, output_filter=()):
-            output_filter = tuple(output_filter or ())
-            signature = servable.signature(signature_name)
-            if self.batcher is None or not inputs or not batchable(signature):
-                check_deadline(deadline)
-                return servable.run(signature_name, inputs, output_filter=output_filter)
-            servable.validate(signature_name, inputs)  # errors name this request's own shapes
-            return self.batcher.run(
-                (id(servable), signature.name, output_filter),
-                lambda batch: servable.run(signature.name, batch, output_filter=output_filter),
-                inputs, deadline, labels=(servable.name, servable.version, signature.name),
-            )
-
-        return run
-
-    def predict(self, request: predict_pb2.PredictRequest, deadline=None) -> predict_pb2.PredictResponse:
-        name, version, label = _request_spec(request)
-        check_deadline(deadline)
-        inputs = _decode_inputs(request)
-        with self.manager.acquire(name, version, label) as servable:
-            signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
-            outputs = self._runner(servable, deadline)(signature_name, inputs, request.output_filter)
-            response = predict_pb2.PredictResponse()
-            _echo(response.model_spec, request.model_spec, servable, signature_name)
-        for key, value in outputs.items():
-            response.outputs[key].CopyFrom(to_tensor_proto(value))
-        return response
-
-    def _classification_result(self, servable, signature_name, input_proto, result, deadline=None):
-        classes, scores = servable.classify(signature_name, input_proto, run=self._runner(servable, deadline))
-        rows = len(scores) if scores is not None else len(classes)
-        for i in range(rows):
-            entry = result.classifications.add()
-            width = (np.shape(scores)[1] if scores is not None else np.shape(classes)[1]) if rows else 0
-            for j in range(width):
-                label = classes[i][j] if classes is not None else b""
-                entry.classes.add(
-                    label=label.decode("utf-8", "replace") if isinstance(label, bytes) else str(label),
-                    score=float(scores[i][j]) if scores is not None else 0.0,
-                )
-
-    def classify(self, request, deadline=None) -> classification_pb2.ClassificationResponse:
-        name, version, label = _request_spec(request)
-        check_deadline(deadline)
-        with self.manager.acquire(name, version, label) as servable:
-            signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
-            response = classification_pb2.ClassificationResponse()
-            self._classification_result(servable, signature_name, request.input, response.result, deadline)
-            _echo(response.model_spec, request.model_spec, servable, signature_name)
-        return response
-
-    def regress(self, request, deadline=None) -> regression_pb2.RegressionResponse:
-        name, version, label = _request_spec(request)
-        check_deadline(deadline)
-        with self.manager.acquire(name, version, label) as servable:
-            signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
-            values = servable.regress(signature_name, request.input, run=self._runner(servable, deadline))
-            response = regression_pb2.RegressionResponse()
-            response.result.regressions.extend(regression_pb2.Regression(value=float(v)) for v in np.reshape(values, -1))
-            _echo(response.model_spec, request.model_spec, servable, signature_name)
-        return response
-
-    def multi_inference(self, request, deadline=None) -> inference_pb2.MultiInferenceResponse:
-        """TF Serving's MultiInference: classify / regress tasks of one model over one Input."""
-        if not request.tasks:
-            raise errors.invalid_argument("MultiInferenceRequest must specify at least one task.")
-        names = {task.model_spec.name for task in request.tasks}
-        if len(names) != 1:
-            raise errors.invalid_argument("All ModelSpecs in a MultiInferenceRequest must access the same model name.")
-        seen = set()
-        for task in request.tasks:
-            if task.method_name not in (CLASSIFY_METHOD, REGRESS_METHOD):
-                raise errors.unimplemented(f"Unsupported signature method_name: {task.method_name}")
-            signature_name = task.model_spec.signature_name or DEFAULT_SIGNATURE
-            if signature_name in seen:
-                raise errors.invalid_argument(f"Duplicate evaluation of signature: {signature_name}")
-            seen.add(signature_name)
-        name, version, label = _spec_args(request.tasks[0].model_spec)
-        check_deadline(deadline)
-        response = inference_pb2.MultiInferenceResponse()
-        with self.manager.acquire(name, version, label) as servable:
-            for task in request.tasks:
-                signature_name = task.model_spec.signature_name or DEFAULT_SIGNATURE
-                result = response.results.add()
-                if task.method_name == CLASSIFY_METHOD:
-                    self._classification_result(servable, signature_name, request.input,
-                                                result.classification_result, deadline)
-                else:
-                    values = servable.regress(signature_name, request.input, run=self._runner(servable, deadline))
-                    result.regression_result.regressions.extend(
-                        regression_pb2.Regression(value=float(v)) for v in np.reshape(values, -1))
-                _echo(result.model_spec, task.model_spec, servable, signature_name)
-        return response
-
-    def get_model_metadata(self, request, deadline=None) -> get_model_metadata_pb2.GetModelMetadataResponse:
-        if not request.HasField("model_spec"):
-            raise errors.invalid_argument("Missing ModelSpec")
-        if not request.metadata_field:
-            raise errors.invalid_argument("GetModelMetadataRequest must specify at least one metadata_field")
-        for field in request.metadata_field:
-            if field != "signature_def":
-                raise errors.invalid_argument(f"Metadata field {field} is not supported")
-        name, version, label = _spec_args(request.model_spec)
-        with self.manager.acquire(name, version, label) as servable:
-            sig_map = get_model_metadata_pb2.SignatureDefMap()
-            for key, value in servable.signature_def_map().items():
-                sig_map.signature_def[key].CopyFrom(value)
-            response = get_model_metadata_pb2.GetModelMetadataResponse()
-            _echo(response.model_spec, request.model_spec, servable, None)
-        packed = any_pb2.Any()
-        packed.Pack(sig_map)
-        response.metadata["signature_def"].CopyFrom(packed)
-        return response
-
-    def signatures(self, name: str, version=None, label=None) -> dict:
-        """{signature name: serving.client.Signature} of the version a request would get."""
-        with self.manager.acquire(name, version, label) as servable:
-            return {k: Signature.from_proto(k, v) for k, v in servable.signature_def_map().items()}
-
-    # -- ModelService ----------------------------------------------------------------------
-
-    def get_model_status(self, request, deadline=None) -> get_model_status_pb2.GetModelStatusResponse:
-        name, version, label = _request_spec(request)
-        if label is not None:
-            labels = self.manager.labels(name)
-            if label not in labels:
-                raise errors.unknown_label(label)
-            version = labels[label]
-        response = get_model_status_pb2.GetModelStatusResponse()
-        for status in self.manager.status(name, version):
-            entry = response.model_version_status.add(version=int(status.version), state=int(status.state))
-            entry.status.SetInParent()  # error_code OK, printed as TF Serving prints it
-            if status.error is not None:
-                entry.status.error_code = _code_number(status.error.code)
-                entry.status.error_message = status.error.message
-        return response
-
-    def reload_config(self, request, deadline=None) -> model_management_pb2.ReloadConfigResponse:
-        config = request.config
-        if config.HasField("custom_model_config"):
-            raise errors.invalid_argument("ServerCore only supports model_config_list, not custom_model_config")
-        try:
-            self.manager.reload_config(config)
-        except ValueError as exc:
-            raise errors.invalid_argument(str(exc)) from None
-        return model_management_pb2.ReloadConfigResponse()
+            out[key.strip()] = int(value)
+        except ValueError:
+            out[key.strip()] = value
+    return out
 
 
 # ------------------------------------------------------------------------------------------------
@@ -313,7 +95,8 @@ class _Handler:
         start = time.perf_counter()
         code, version = grpc.StatusCode.OK, None
         try:
-            response = fn(request, deadline_of(context))
+            with Trace(f"serving.{api}"):  # one event per request in a profile (serving.profiler)
+                response = fn(request, deadline_of(context))
             version = _version_of(response)
             return response
         except ServingError as exc:
@@ -402,7 +185,8 @@ class Server:
                  metrics: ServingMetrics | None = None, auth=None, tls_cert: str | None = None,
                  tls_key: str | None = None, tls_client_ca: str | None = None, max_message_size: int = 64 << 20,
                  max_threads: int = 64, rest_api_timeout_in_ms: int = 30000,
-                 monitoring_path: str | None = "/monitoring/prometheus/metrics", manager=None, on_stop=()):
+                 monitoring_path: str | None = "/monitoring/prometheus/metrics", manager=None, on_stop=(),
+                 socket_path: str | None = None, channel_arguments: dict | None = None):
         from serving.auth import AuthInterceptor, TokenAuth
 
         self.backend = backend
@@ -420,21 +204,27 @@ class Server:
         self._on_stop = list(on_stop)
         self._stopped = threading.Event()
         self._rest = None
-        options = [
-            ("grpc.max_send_message_length", self.max_message_size),
-            ("grpc.max_receive_message_length", self.max_message_size),
-            ("grpc.so_reuseport", 0),
-        ]
+        options = {
+            "grpc.max_send_message_length": self.max_message_size,
+            "grpc.max_receive_message_length": self.max_message_size,
+            "grpc.so_reuseport": 0,
+            **(channel_arguments or {}),  # --grpc_channel_arguments win, as in TF Serving
+        }
         self._grpc = grpc.server(
             futures.ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="grpc"),
             interceptors=[AuthInterceptor(self.auth)] if self.auth.enabled else [],
-            options=options,
+            options=list(options.items()),
         )
         handler = _Handler(backend, self.metrics, "GRPC")
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(handler), self._grpc)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(handler), self._grpc)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._grpc)
+        from serving.profiler import ProfilerProxy
+
+        self._profiler = ProfilerProxy()
+        self._grpc.add_generic_rpc_handlers([self._profiler])
+        self._on_stop.append(self._profiler.close)
         reflection.enable_server_reflection(
             (PREDICTION_SERVICE, MODEL_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), self._grpc
         )
@@ -444,12 +234,23 @@ class Server:
             credentials = grpc.ssl_server_credentials(
                 [(_read(key), _read(cert))], root_certificates=_read(ca) if ca else None, require_client_auth=bool(ca)
             )
-            self.port = self._grpc.add_secure_port(address, credentials)
+            self.port = self._bind(lambda a: self._grpc.add_secure_port(a, credentials), address, "port")
         else:
-            self.port = self._grpc.add_insecure_port(address)
-        if self.port == 0:
-            raise OSError(f"cannot bind the gRPC port {address}")
+            self.port = self._bind(self._grpc.add_insecure_port, address, "port")
+        self.socket_path = socket_path or None
+        if self.socket_path:  # as TF Serving: plaintext, beside the TCP port
+            self._bind(self._grpc.add_insecure_port, f"unix:{self.socket_path}", "socket")
         self.rest_port = None
+
+    @staticmethod
+    def _bind(add_port, address: str, what: str) -> int:
+        try:
+            port = add_port(address)
+        except RuntimeError:  # grpcio raises when the address is taken
+            port = 0
+        if port == 0:
+            raise OSError(f"cannot bind the gRPC {what} {address}: is another server using it?")
+        return port
 
     # -- health ----------------------------------------------------------------------------
 

@@ -68,7 +68,7 @@ from typing import Callable
 
 from serving import errors
 from serving.errors import ServingError
-from serving.servable import Servable
+from serving.servable import load_servable
 from serving.source import FileSystemSource, ModelSource, VersionPolicy
 
 __all__ = ["State", "VersionStatus", "ModelManager"]
@@ -130,7 +130,7 @@ class ModelManager:
     """Loads, serves and unloads model versions (see the module docstring for the interface).
 
     Args:
-        loader: `loader(name, version, path)` -> a loaded servable (default `Servable`); raises on
+        loader: `loader(name, version, path)` -> a loaded servable (default `serving.servable.load_servable`); raises on
             failure (a ServingError keeps its code, anything else is INTERNAL).
         load_threads: versions loaded in parallel.
         warmup: replay each version's `assets.extra/tf_serving_warmup_requests` before it serves.
@@ -138,7 +138,7 @@ class ModelManager:
             --file_system_poll_wait_seconds); <= 0: poll only on `poll_now()` / `reload_config()`.
     """
 
-    def __init__(self, loader: Callable = Servable, *, load_threads: int = 2, warmup: bool = True,
+    def __init__(self, loader: Callable = load_servable, *, load_threads: int = 2, warmup: bool = True,
                  poll_wait_seconds: float = 1.0):
         self._loader = loader
         self._warmup = warmup

@@ -53,7 +53,8 @@ from tensorflow_serving.apis import (
 )
 
 from serving import errors
-from serving.client import adapt_inputs, make_example, to_ndarray, to_tensor_proto
+from serving.client import adapt_inputs, make_example
+from serving.tensor_codec import to_ndarray, to_tensor_proto
 from serving.errors import ServingError
 
 log = logging.getLogger(__name__)
@@ -255,7 +256,8 @@ def metadata_to_json(response: get_model_metadata_pb2.GetModelMetadataResponse) 
     return {
         "model_spec": json_format.MessageToDict(response.model_spec, preserving_proto_field_name=True,
                                                 always_print_fields_with_no_presence=True),
-        "metadata": {"signature_def": json_format.MessageToDict(sig_map, preserving_proto_field_name=True)},
+        "metadata": {"signature_def": json_format.MessageToDict(sig_map, preserving_proto_field_name=True,
+                                                                always_print_fields_with_no_presence=True)},
     }
 
 
@@ -362,7 +364,7 @@ class RestApi:
         request.model_spec.CopyFrom(spec)
         request.model_spec.signature_name = signature_name
         for name, array in arrays.items():
-            request.inputs[name].CopyFrom(to_tensor_proto(array))
+            request.inputs[name].CopyFrom(to_tensor_proto(array, as_content=True))
         response = self.backend.predict(request, deadline)
         outputs = {name: to_ndarray(t) for name, t in response.outputs.items()}
         return format_predict_outputs(outputs, fmt), response.model_spec.version.value

@@ -1,78 +1,78 @@
-"""One loaded model version: a SavedModel behind its signatures, with input checks.
+"""One loaded model version: a SavedModel run as TensorFlow Serving runs it, behind its signatures.
 
 Interface:
 
-    DEFAULT_SIGNATURE = "serving_default"
-    PREDICT_METHOD / CLASSIFY_METHOD / REGRESS_METHOD   # "tensorflow/serving/predict|classify|regress"
-
-    TensorSpec(name, dtype: tf.DType, shape: tuple | None, tensor_name)   # one signature input/output
-    Signature(name, method_name, inputs: dict[str, TensorSpec], outputs: dict[str, TensorSpec])
-
-    servable = Servable(name, version, path)      # loads path/saved_model.pb now (tf.saved_model.load);
-                                                  # raises ServingError naming the path when it cannot
+    servable = load_servable(name, version, path, prefer_tflite_model=False, method_name_check=False)
+        # path/saved_model.pb (or .pbtxt) -> SavedModelServable; path/model.tflite with
+        # prefer_tflite_model (or when there is no SavedModel) -> serving.tflite.TfLiteServable.
+        # Raises ServingError naming the path when it cannot be loaded.
     servable.name, .version, .path
     servable.signature_names -> list[str]          # sorted, e.g. ["classify", "serving_bytes", "serving_default"]
-    servable.signatures      -> dict[str, Signature]
+    servable.signatures      -> dict[str, Signature]   # serving.signature.Signature
     servable.signature(name="") -> Signature       # "" means serving_default;
                                                    # unknown: FAILED_PRECONDITION 'Serving signature key "x" not found.'
-    servable.signature_def(name) -> meta_graph_pb2.SignatureDef   # as stored in saved_model.pb
+    servable.signature_def(name) -> meta_graph_pb2.SignatureDef   # as stored in the model
     servable.signature_def_map() -> dict[str, SignatureDef]       # all of them (GetModelMetadata)
-    servable.run(signature_name, inputs: dict[str, np.ndarray | tf.Tensor | list],
-                 output_filter=()) -> dict[str, np.ndarray]
+    servable.run(signature_name, inputs: dict[str, np.ndarray | tf.Tensor | list], output_filter=(),
+                 deadline=None) -> dict[str, np.ndarray]
         Checks before running (INVALID_ARGUMENT, naming the input):
           missing / extra inputs  ("input size does not match signature: ... Sent extra: {..}.
                                     Missing but required: {..}." as TF Serving),
           dtype ("input 'x': expects dtype float32 but float64 is provided"; the exact dtype is
                  required for numpy arrays and tensors, while Python lists / scalars are converted
-                 to the signature's dtype),
-          rank and known sizes ("input 'x': expects shape [-1,8,8,1] (-1: any size) but shape
-                 [2,5] is provided");
+                 to the signature's dtype).
+        Shapes are not checked against the signature: as TF Serving's Session::Run, the graph's own
+        ops decide (half_plus_two's [-1, 1] input takes a [3] tensor). When the graph refuses a
+        shape, the error says which inputs differ from the signature's shapes.
         output_filter: names of outputs to return (unknown name: INVALID_ARGUMENT); empty = all.
+        deadline: a time.monotonic() time; the run is stopped there (DEADLINE_EXCEEDED).
         Errors raised by the graph itself become ServingError with the TF error's code.
         Outputs are numpy arrays; string tensors come back as dtype=object arrays of bytes.
-    servable.validate(signature_name, inputs) -> dict[str, tf.Tensor]   # the checks alone
+    servable.validate(signature_name, inputs) -> dict[str, np.ndarray]   # the checks alone
     servable.classify(signature_name, examples, run=None) -> (classes [batch, k] bytes | None, scores [batch, k] | None)
     servable.regress(signature_name, examples, run=None) -> values [batch] float32
         run: what runs the signature, `servable.run` by default (the server passes one that
         goes through its batcher).
         examples: an `input_pb2.Input` (example_list or example_list_with_context), a list of
-        tf.train.Example, or already-serialized bytes. The signature must have the classify /
-        regress method_name (TF Serving: INVALID_ARGUMENT "Expected classification signature
-        method_name to be tensorflow/serving/classify. Was: ..."); unknown name: INVALID_ARGUMENT
-        "No signature was found with the name: x".
-    servable.assets_extra_dir -> str                 # path/assets.extra (may not exist)
-    servable.assets_extra -> dict[str, str]          # {file name: path} of the files in assets.extra
-    servable.card -> dict | None                     # assets.extra/model_card.json
-    servable.class_names -> list[str] | None         # assets.extra/class_names.txt (one per line)
-    servable.warmup_requests() -> list[prediction_log_pb2.PredictionLog]   # assets.extra/tf_serving_warmup_requests
-    servable.warmup() -> int                         # replays them (predict / classify / regress /
-                                                     # multi_inference logs); returns how many ran; an
-                                                     # error fails the load (raised as ServingError)
-    servable.unload()                                # drops the loaded object; run() afterwards is UNAVAILABLE
+        tf.train.Example, or already-serialized bytes. As TF Serving, the signature needs an
+        `inputs` string input and `classes` / `scores` (Classify) or `outputs` (Regress) outputs;
+        its method_name is checked only with `method_name_check` (TF Serving's
+        --enable_signature_method_name_check: INVALID_ARGUMENT "Expected classification signature
+        method_name to be tensorflow/serving/classify. Was: ..."), since TF2 SavedModels only have
+        predict signatures. Unknown name: INVALID_ARGUMENT "No signature was found with the name: x".
+    servable.assets_extra_dir / .assets_extra / .card / .class_names   # assets.extra and its files
+    servable.warmup_requests() / servable.warmup() -> int           # assets.extra/tf_serving_warmup_requests
+    servable.unload()                                # closes the session; run() afterwards is UNAVAILABLE
 
     serialized_examples(input_proto) -> np.ndarray   # input_pb2.Input -> [batch] object array of bytes
-                                                     # (context features merged into each example)
 
-Thread-safety: `run` / `classify` / `regress` may be called from many threads at once (TensorFlow
-concrete functions are thread-safe); reference counting around a Servable is the manager's job.
+How a SavedModel runs: `tf.compat.v1.saved_model` loads the "serve" MetaGraph into a Session of its
+own (TF1 and TF2 SavedModels alike, variables restored and init ops run, as TF Serving's
+LoadSavedModel does); each (signature, outputs, deadline bucket) becomes a Session callable,
+made once, that feeds the signature's input tensors and fetches its output tensors. Thread-safety:
+`run` / `classify` / `regress` may be called from many threads at once (Session runs are
+thread-safe); reference counting around a servable is the manager's job.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import threading
-from dataclasses import dataclass, field
+import time
 from pathlib import Path
 
 import grpc
 import numpy as np
 import tensorflow as tf
-from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
+from tensorflow.core.protobuf import config_pb2, meta_graph_pb2, saved_model_pb2
 
 from serving import errors
 from serving.errors import ServingError
+from serving.signature import CLASSIFY_METHOD, PREDICT_METHOD, REGRESS_METHOD, Signature
+from serving.tensor_codec import TensorProtoError, to_ndarray
 
 __all__ = [
     "DEFAULT_SIGNATURE",
@@ -81,18 +81,15 @@ __all__ = [
     "REGRESS_METHOD",
     "ASSETS_EXTRA",
     "WARMUP_FILE",
-    "TensorSpec",
-    "Signature",
     "Servable",
+    "SavedModelServable",
+    "load_servable",
     "serialized_examples",
 ]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SIGNATURE = "serving_default"
-PREDICT_METHOD = "tensorflow/serving/predict"
-CLASSIFY_METHOD = "tensorflow/serving/classify"
-REGRESS_METHOD = "tensorflow/serving/regress"
 CLASSIFY_INPUTS = "inputs"
 CLASSIFY_CLASSES = "classes"
 CLASSIFY_SCORES = "scores"
@@ -102,133 +99,72 @@ ASSETS_EXTRA = "assets.extra"
 WARMUP_FILE = "tf_serving_warmup_requests"
 CARD_FILE = "model_card.json"
 CLASS_NAMES_FILE = "class_names.txt"
+TFLITE_FILE = "model.tflite"
 MAX_WARMUP_RECORDS = 1000
 SERVE_TAG = "serve"
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    """One input or output of a signature.
-
-    Attributes:
-        name: the alias clients use (the signature's key), e.g. "input_layer".
-        dtype: a `tf.DType`.
-        shape: a tuple with None for unknown sizes (the batch axis is usually None), or None for
-            an unknown rank.
-        tensor_name: the graph tensor behind it (as in the SignatureDef).
-    """
-
-    name: str
-    dtype: tf.DType
-    shape: tuple | None
-    tensor_name: str = ""
-
-    def shape_text(self) -> str:
-        """The shape as TF Serving prints it, -1 for unknown sizes: "[-1,8,8,1]"."""
-        if self.shape is None:
-            return "<unknown rank>"
-        return "[" + ",".join("-1" if d is None else str(d) for d in self.shape) + "]"
-
-
-@dataclass(frozen=True)
-class Signature:
-    """One SignatureDef of a loaded SavedModel, as Python data."""
-
-    name: str
-    method_name: str
-    inputs: dict = field(default_factory=dict)  # alias -> TensorSpec
-    outputs: dict = field(default_factory=dict)  # alias -> TensorSpec
-
-
-def _spec(alias: str, info: meta_graph_pb2.TensorInfo) -> TensorSpec:
-    shape = None
-    if not info.tensor_shape.unknown_rank:
-        shape = tuple(None if d.size < 0 else int(d.size) for d in info.tensor_shape.dim)
-    return TensorSpec(alias, tf.as_dtype(info.dtype), shape, info.name)
-
-
-def _read_signature_defs(path: Path) -> dict:
-    """{name: SignatureDef} of the "serve" meta graph of `path/saved_model.pb`."""
-    pb = path / "saved_model.pb"
-    if not pb.is_file():
-        if (path / "saved_model.pbtxt").is_file():
-            from google.protobuf import text_format
-
-            saved_model = text_format.Parse((path / "saved_model.pbtxt").read_text(), saved_model_pb2.SavedModel())
-        else:
-            raise errors.not_found(f"Could not find SavedModel .pb or .pbtxt at supplied export directory path: {path}")
-    else:
-        saved_model = saved_model_pb2.SavedModel()
-        try:
-            saved_model.ParseFromString(pb.read_bytes())
-        except Exception as error:  # google.protobuf.message.DecodeError
-            raise ServingError(
-                grpc.StatusCode.DATA_LOSS, f"Could not parse {pb} as a SavedModel proto: {error}"
-            ) from None
-    for meta_graph in saved_model.meta_graphs:
-        if SERVE_TAG in meta_graph.meta_info_def.tags:
-            return dict(meta_graph.signature_def)
-    raise errors.not_found(f"Could not find meta graph def matching supplied tags: {{ {SERVE_TAG} }} in {pb}")
 
 
 def _join(names) -> str:
     return ",".join(sorted(names))
 
 
-def _as_input(value, spec: TensorSpec):
-    """`value` as a tensor of `spec`'s dtype and shape, else INVALID_ARGUMENT naming the input."""
+def _as_feed(value, spec):
+    """`value` as a numpy array of `spec`'s dtype, else INVALID_ARGUMENT naming the input."""
     name, dtype = spec.name, spec.dtype
     if isinstance(value, (tf.Tensor, tf.Variable)):
-        if value.dtype != dtype:
-            raise errors.invalid_argument(
-                f"input '{name}': expects dtype {dtype.name} but {value.dtype.name} is provided"
-            )
-        tensor = value
-        shape = tuple(value.shape)
-    else:
-        if isinstance(value, np.ndarray) or np.isscalar(value) and isinstance(value, np.generic):
-            array = np.asarray(value)
-            if dtype == tf.string:
-                if array.dtype.kind not in "OSU":
-                    raise errors.invalid_argument(
-                        f"input '{name}': expects dtype string but {array.dtype.name} is provided"
-                    )
-                if array.dtype.kind == "U":
-                    array = np.vectorize(lambda s: s.encode("utf-8"), otypes=[object])(array)
-            elif array.dtype != dtype.as_numpy_dtype:
-                provided = "string" if array.dtype.kind in "OSU" else array.dtype.name
+        value = value.numpy()
+    if dtype is None:
+        raise errors.invalid_argument(f"input '{name}': dtype {spec.type_text()} cannot be fed from a request")
+    if isinstance(value, np.ndarray) or isinstance(value, np.generic):
+        array = np.asarray(value)
+        if dtype == object:
+            if array.dtype.kind not in "OSU":
                 raise errors.invalid_argument(
-                    f"input '{name}': expects dtype {dtype.name} but {provided} is provided"
-                )
-        else:  # Python lists / scalars: converted to the signature's dtype
-            try:
-                if dtype == tf.string:
-                    array = np.asarray(value, dtype=object)
-                    array = np.vectorize(lambda s: s.encode("utf-8") if isinstance(s, str) else s,
-                                         otypes=[object])(array) if array.size else array
-                else:
-                    array = np.asarray(value, dtype=dtype.as_numpy_dtype)
-            except (TypeError, ValueError) as error:
-                raise errors.invalid_argument(f"input '{name}': cannot convert to {dtype.name}: {error}") from None
-        shape = array.shape
-        tensor = array
-    if spec.shape is not None:
-        bad = len(shape) != len(spec.shape) or any(
-            want is not None and got != want for got, want in zip(shape, spec.shape)
-        )
-        if bad:
-            got = "[" + ",".join(str(d) for d in shape) + "]"
+                    f"input '{name}': expects dtype string but {_dtype_text(array.dtype)} is provided")
+            if array.dtype.kind != "O":
+                array = array.astype(object)
+            if array.size and not all(isinstance(v, bytes) for v in array.flat):
+                array = np.vectorize(lambda s: s.encode("utf-8") if isinstance(s, str) else bytes(s),
+                                     otypes=[object])(array)
+        elif array.dtype != dtype:
             raise errors.invalid_argument(
-                f"input '{name}': expects shape {spec.shape_text()} (-1: any size) but shape {got} is provided"
-            )
-    try:
-        return tf.convert_to_tensor(tensor, dtype=dtype)
-    except (TypeError, ValueError) as error:
-        raise errors.invalid_argument(f"input '{name}': cannot convert to {dtype.name}: {error}") from None
+                f"input '{name}': expects dtype {_dtype_text(dtype)} but {_dtype_text(array.dtype)} is provided")
+        return array
+    try:  # Python lists / scalars: converted to the signature's dtype
+        if dtype == object:
+            array = np.asarray(value, dtype=object)
+            if array.size:
+                array = np.vectorize(lambda s: s.encode("utf-8") if isinstance(s, str) else s, otypes=[object])(array)
+            return array
+        return np.asarray(value, dtype=dtype)
+    except (TypeError, ValueError, OverflowError) as error:
+        raise errors.invalid_argument(f"input '{name}': cannot convert to {_dtype_text(dtype)}: {error}") from None
 
 
-def _to_numpy(value) -> np.ndarray:
-    return value.numpy() if hasattr(value, "numpy") else np.asarray(value)
+def _dtype_text(dtype) -> str:
+    """A numpy dtype as the error messages name it: "float32", "int64", "string"."""
+    dtype = np.dtype(dtype)
+    return "string" if dtype.kind in "OSU" else dtype.name
+
+
+def _shape_mismatches(signature: Signature, feeds: dict) -> list[str]:
+    """The aliases of the inputs whose shapes differ from the signature's (sorted)."""
+    out = []
+    for alias, array in sorted(feeds.items()):
+        want = signature.inputs[alias].shape
+        if want is None:
+            continue
+        got = np.shape(array)
+        if len(got) != len(want) or any(w is not None and g != w for g, w in zip(got, want)):
+            out.append(alias)
+    return out
+
+
+def _mismatch_text(signature: Signature, mismatches: list, feeds: dict | None = None) -> str:
+    shapes = "; ".join(
+        f"{a}" + (f" [{','.join(map(str, np.shape(feeds[a])))}]" if feeds else "")
+        + f" (signature {signature.inputs[a].shape_text()})" for a in mismatches)
+    return f"(inputs whose shapes differ from signature {signature.name}'s: {shapes})"
 
 
 def serialized_examples(examples) -> np.ndarray:
@@ -263,8 +199,7 @@ def serialized_examples(examples) -> np.ndarray:
                 out.append(bytes(item))
             else:
                 raise errors.invalid_argument(
-                    f"examples must be tf.train.Example or serialized bytes, got {type(item).__name__}"
-                )
+                    f"examples must be tf.train.Example or serialized bytes, got {type(item).__name__}")
     if not out:
         raise errors.invalid_argument("Input is empty.")
     array = np.empty(len(out), dtype=object)
@@ -273,56 +208,37 @@ def serialized_examples(examples) -> np.ndarray:
 
 
 class Servable:
-    """A SavedModel version loaded in this process (see the module docstring for the interface).
+    """What every loaded model version has: signatures, checks, Classify / Regress, assets, warmup.
+
+    Subclasses set `self._signature_defs` ({name: SignatureDef}) in their constructor, then call
+    `self._init_signatures()`, and implement `_execute(signature, feeds, fetches, deadline)` and
+    `_close()`.
 
     Args:
         name: the model name, e.g. "digits".
         version: the version number (the folder's name).
-        path: the version folder holding saved_model.pb.
-
-    Raises:
-        ServingError: the folder cannot be loaded (its message names the path and the reason).
+        path: the version folder.
+        method_name_check: check Classify / Regress signatures' method_name (see the module doc).
     """
 
-    def __init__(self, name: str, version: int, path: str | os.PathLike):
+    def __init__(self, name: str, version: int, path: str | os.PathLike, method_name_check: bool = False):
         self.name = str(name)
         self.version = int(version)
         self.path = os.fspath(path)
+        self.method_name_check = bool(method_name_check)
         self._lock = threading.Lock()
-        root = Path(self.path)
-        if not root.is_dir():
+        self._closed = False
+        if not Path(self.path).is_dir():
             raise errors.not_found(f"servable {self.name} version {self.version}: no folder {self.path}")
-        self._signature_defs = _read_signature_defs(root)
-        try:
-            loaded = tf.saved_model.load(self.path, tags=[SERVE_TAG])
-        except tf.errors.OpError as error:
-            raise ServingError(
-                errors.from_tf_error(error).code, f"Failed to load SavedModel at {self.path}: {error.message}"
-            ) from None
-        except Exception as error:  # noqa: BLE001 - anything the loader raises is a load failure
-            raise errors.internal(
-                f"Failed to load SavedModel at {self.path}: {type(error).__name__}: {error}"
-            ) from None
-        self._loaded = loaded
-        self._functions = dict(loaded.signatures)
-        self.signatures = {
-            key: Signature(
-                key,
-                sig.method_name,
-                {alias: _spec(alias, info) for alias, info in sig.inputs.items()},
-                {alias: _spec(alias, info) for alias, info in sig.outputs.items()},
-            )
-            for key, sig in self._signature_defs.items()
-            if not key.startswith("__")  # __saved_model_init_op
-        }
-        missing = sorted(set(self.signatures) - set(self._functions))
-        if missing:
-            log.warning("%s v%d: signatures %s have no function after loading", self.name, self.version, missing)
+
+    def _init_signatures(self) -> None:
+        self.signatures = {key: Signature.from_proto(key, sig) for key, sig in self._signature_defs.items()
+                           if not key.startswith("__")}  # __saved_model_init_op
         self._card = self._read_card()
         self._class_names = self._read_class_names()
 
     def __repr__(self) -> str:
-        return f"Servable({self.name!r}, {self.version}, {self.path!r})"
+        return f"{type(self).__name__}({self.name!r}, {self.version}, {self.path!r})"
 
     # ---- signatures
 
@@ -338,7 +254,7 @@ class Servable:
         return self.signatures[key]
 
     def signature_def(self, name: str = "") -> meta_graph_pb2.SignatureDef:
-        """The SignatureDef proto of `name`, as stored in saved_model.pb (for GetModelMetadata)."""
+        """The SignatureDef proto of `name`, as stored in the model (for GetModelMetadata)."""
         key = self.signature(name).name
         result = meta_graph_pb2.SignatureDef()
         result.CopyFrom(self._signature_defs[key])
@@ -350,16 +266,8 @@ class Servable:
 
     # ---- running
 
-    def _function(self, key: str):
-        functions = self._functions
-        if functions is None:
-            raise errors.unavailable(f"servable {self.name} version {self.version} has been unloaded")
-        if key not in functions:
-            raise errors.failed_precondition(f'Serving signature key "{key}" not found.')
-        return functions[key]
-
     def validate(self, signature_name: str, inputs: dict) -> dict:
-        """Check `inputs` against the signature; returns them as tensors (see the module doc)."""
+        """Check `inputs` against the signature; returns them as numpy arrays (see the module doc)."""
         signature = self.signature(signature_name)
         if not isinstance(inputs, dict):
             raise errors.invalid_argument(f"inputs must be a dict of named tensors, got {type(inputs).__name__}")
@@ -368,50 +276,59 @@ class Servable:
             raise errors.invalid_argument(
                 f"input size does not match signature: {len(sent)}!={len(wanted)} len({{{_join(sent)}}}) != "
                 f"len({{{_join(wanted)}}}). Sent extra: {{{_join(sent - wanted)}}}. "
-                f"Missing but required: {{{_join(wanted - sent)}}}."
-            )
+                f"Missing but required: {{{_join(wanted - sent)}}}.")
         for alias in sorted(sent):
             if alias not in wanted:
                 raise errors.invalid_argument(
                     f"input tensor alias not found in signature: {alias}. Inputs expected to be in the set "
-                    f"{{{_join(wanted)}}}."
-                )
-        return {alias: _as_input(inputs[alias], signature.inputs[alias]) for alias in sorted(sent)}
+                    f"{{{_join(wanted)}}}.")
+        return {alias: _as_feed(inputs[alias], signature.inputs[alias]) for alias in sorted(sent)}
 
-    def run(self, signature_name: str, inputs: dict, output_filter=()) -> dict:
+    def run(self, signature_name: str, inputs: dict, output_filter=(), deadline: float | None = None) -> dict:
         """Run a signature on checked inputs: {output alias: numpy array} (see the module doc)."""
         signature = self.signature(signature_name)
-        filter_ = list(output_filter or ())
+        fetches = list(output_filter or ())
         seen = set()
-        for alias in filter_:
+        for alias in fetches:
             if alias not in signature.outputs:
                 raise errors.invalid_argument(
                     f"output tensor alias not found in signature: {alias} Outputs expected to be in the set "
-                    f"{{{_join(signature.outputs)}}}."
-                )
+                    f"{{{_join(signature.outputs)}}}.")
             if alias in seen:
                 raise errors.invalid_argument(f"duplicate output tensor alias: {alias}")
             seen.add(alias)
-        tensors = self.validate(signature.name, inputs)
-        function = self._function(signature.name)
+        feeds = self.validate(signature.name, inputs)
+        if self._closed:
+            raise errors.unavailable(f"servable {self.name} version {self.version} has been unloaded")
+        mismatches = _shape_mismatches(signature, feeds)
+        if mismatches:
+            self._check_shapes(signature, feeds, mismatches)
         try:
-            outputs = function(**tensors)
+            return self._execute(signature, feeds, fetches or sorted(signature.outputs), deadline)
         except tf.errors.OpError as error:
-            raise errors.from_tf_error(error) from None
-        except (TypeError, ValueError) as error:
-            raise errors.invalid_argument(f"signature {signature.name}: {error}") from None
-        wanted = filter_ or list(outputs)
-        return {alias: _to_numpy(outputs[alias]) for alias in wanted}
+            failure = errors.from_tf_error(error)
+            if failure.code == grpc.StatusCode.INVALID_ARGUMENT and mismatches:
+                failure = errors.invalid_argument(f"{failure.message}\n{_mismatch_text(signature, mismatches)}")
+            raise failure from None
+
+    def _check_shapes(self, signature: Signature, feeds: dict, mismatches: list) -> None:
+        """Called before running feeds whose shapes differ from the signature's: raise INVALID_ARGUMENT
+        if the model cannot take them (subclasses know how to tell); by default, let the run decide."""
+
+    def _execute(self, signature: Signature, feeds: dict, fetches: list, deadline) -> dict:
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        pass
 
     def _method_signature(self, signature_name: str, method: str, what: str) -> Signature:
         key = signature_name or DEFAULT_SIGNATURE
         if key not in self.signatures:
             raise errors.invalid_argument(f"No signature was found with the name: {key}")
         signature = self.signatures[key]
-        if signature.method_name != method:
+        if self.method_name_check and signature.method_name != method:
             raise errors.invalid_argument(
-                f"Expected {what} signature method_name to be {method}. Was: {signature.method_name}"
-            )
+                f"Expected {what} signature method_name to be {method}. Was: {signature.method_name}")
         return signature
 
     def classify(self, signature_name: str, examples, run=None):
@@ -425,8 +342,7 @@ class Servable:
         if not outputs:
             raise errors.invalid_argument(
                 f"Expected classification signature outputs {CLASSIFY_CLASSES} and/or {CLASSIFY_SCORES}, "
-                f"found {_join(signature.outputs)}"
-            )
+                f"found {_join(signature.outputs)}")
         result = (run or self.run)(signature.name, {CLASSIFY_INPUTS: serialized_examples(examples)}, outputs)
         classes, scores = result.get(CLASSIFY_CLASSES), result.get(CLASSIFY_SCORES)
         if classes is not None and classes.ndim == 1:
@@ -435,8 +351,7 @@ class Servable:
             scores = scores[:, None]
         if classes is not None and scores is not None and classes.shape != scores.shape:
             raise errors.invalid_argument(
-                f"Tensors class and score should match in shape, got {list(classes.shape)} and {list(scores.shape)}"
-            )
+                f"Tensors class and score should match in shape, got {list(classes.shape)} and {list(scores.shape)}")
         return classes, scores
 
     def regress(self, signature_name: str, examples, run=None) -> np.ndarray:
@@ -452,8 +367,7 @@ class Servable:
             values = values[:, 0]
         if values.ndim != 1:
             raise errors.invalid_argument(
-                f"Expected output Tensor shape to be [batch_size] or [batch_size, 1], got {list(values.shape)}"
-            )
+                f"Expected output Tensor shape to be [batch_size] or [batch_size, 1], got {list(values.shape)}")
         return values.astype(np.float32, copy=False)
 
     # ---- assets.extra
@@ -510,8 +424,7 @@ class Servable:
                 logs.append(entry)
                 if len(logs) > MAX_WARMUP_RECORDS:
                     raise errors.invalid_argument(
-                        f"Number of warmup records exceeds the maximum ({MAX_WARMUP_RECORDS}) at {path}"
-                    )
+                        f"Number of warmup records exceeds the maximum ({MAX_WARMUP_RECORDS}) at {path}")
         except tf.errors.OpError as error:
             raise errors.invalid_argument(f"cannot read warmup file {path}: {error.message}") from None
         except ServingError:
@@ -528,7 +441,10 @@ class Servable:
             try:
                 if kind == "predict_log":
                     request = entry.predict_log.request
-                    inputs = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
+                    try:
+                        inputs = {k: to_ndarray(v) for k, v in request.inputs.items()}
+                    except TensorProtoError as error:
+                        raise errors.invalid_argument(str(error)) from None
                     self.run(request.model_spec.signature_name, inputs, list(request.output_filter))
                 elif kind == "classify_log":
                     request = entry.classify_log.request
@@ -557,10 +473,177 @@ class Servable:
 
     @property
     def loaded(self) -> bool:
-        return self._functions is not None
+        return not self._closed
 
     def unload(self) -> None:
-        """Drop the loaded SavedModel (its memory is freed when the last reference goes)."""
+        """Release the loaded model (the manager calls this once no request holds the version)."""
         with self._lock:
-            self._functions = None
-            self._loaded = None
+            if not self._closed:
+                self._closed = True
+                self._close()
+
+
+def _read_saved_model(path: Path) -> saved_model_pb2.SavedModel:
+    pb, pbtxt = path / "saved_model.pb", path / "saved_model.pbtxt"
+    saved_model = saved_model_pb2.SavedModel()
+    if pb.is_file():
+        try:
+            saved_model.ParseFromString(pb.read_bytes())
+        except Exception as error:  # google.protobuf.message.DecodeError
+            raise ServingError(grpc.StatusCode.DATA_LOSS,
+                               f"Could not parse {pb} as a SavedModel proto: {error}") from None
+    elif pbtxt.is_file():
+        from google.protobuf import text_format
+
+        try:
+            text_format.Parse(pbtxt.read_text(), saved_model)
+        except Exception as error:  # text_format.ParseError
+            raise ServingError(grpc.StatusCode.DATA_LOSS,
+                               f"Could not parse {pbtxt} as a SavedModel proto: {error}") from None
+    else:
+        raise errors.not_found(f"Could not find SavedModel .pb or .pbtxt at supplied export directory path: {path}")
+    return saved_model
+
+
+# Feeds whose shapes differ from the signature's are run only after TensorFlow's own shape
+# inference has accepted them (an op that gets a tensor of the wrong rank can abort the process in
+# some kernels, e.g. oneDNN's convolutions); the verdicts of this many shape combinations are kept.
+_SHAPE_CHECKS = 256
+
+
+def _node_of(message: str) -> str:
+    """" (in node lenet5/conv1/convolution)" from a shape-inference error message, or ""."""
+    if "{{node " not in message:
+        return ""
+    return f" (in node {message.split('{{node ', 1)[1].split('}}', 1)[0]})"
+
+
+# Deadlines are rounded up to one of these many milliseconds: one Session callable per bucket.
+_TIMEOUT_BUCKETS_MS = tuple(2 ** k for k in range(0, 32))
+
+
+def _timeout_ms(deadline: float | None) -> int:
+    """RunOptions.timeout_in_ms for a time.monotonic() deadline (0: none); DEADLINE_EXCEEDED if passed."""
+    if deadline is None:
+        return 0
+    remaining = (deadline - time.monotonic()) * 1000.0
+    if remaining <= 0:
+        raise errors.deadline_exceeded("Deadline exceeded before the request was run")
+    want = math.ceil(remaining)
+    return next((b for b in _TIMEOUT_BUCKETS_MS if b >= want), _TIMEOUT_BUCKETS_MS[-1])
+
+
+class SavedModelServable(Servable):
+    """A SavedModel loaded into a Session of its own (see the module docstring).
+
+    Args (besides `Servable`'s):
+        tags: the MetaGraph to load (TF Serving's --saved_model_tags), ("serve",) by default.
+        session_config: a `tf.compat.v1.ConfigProto` for the Session (thread pools); soft placement
+            is always on, so a model saved on other devices loads on this machine's CPU.
+    """
+
+    def __init__(self, name: str, version: int, path, method_name_check: bool = False,
+                 tags=(SERVE_TAG,), session_config=None):
+        super().__init__(name, version, path, method_name_check)
+        tags = list(tags)
+        saved_model = _read_saved_model(Path(self.path))
+        meta_graph = next((m for m in saved_model.meta_graphs if set(tags) == set(m.meta_info_def.tags)), None)
+        if meta_graph is None:
+            raise errors.not_found(
+                f"Could not find meta graph def matching supplied tags: {{ {' '.join(tags)} }} in {self.path}")
+        self._signature_defs = dict(meta_graph.signature_def)
+        self._graph = tf.Graph()
+        config = config_pb2.ConfigProto()
+        if session_config is not None:
+            config.CopyFrom(session_config)
+        config.allow_soft_placement = True
+        self._session = tf.compat.v1.Session(graph=self._graph, config=config)
+        try:
+            with self._graph.as_default():
+                from tensorflow.python.saved_model import loader_impl
+
+                loader_impl.SavedModelLoader(self.path).load(self._session, tags)
+        except tf.errors.OpError as error:
+            self._session.close()
+            raise ServingError(errors.from_tf_error(error).code,
+                               f"Failed to load SavedModel at {self.path}: {error.message}") from None
+        except Exception as error:  # noqa: BLE001 - anything the loader raises is a load failure
+            self._session.close()
+            raise errors.internal(f"Failed to load SavedModel at {self.path}: {error}") from None
+        self._callables = {}
+        self._shape_checks = {}  # (signature, ((alias, shape), ...)) -> None (fine) or the error message
+        self._graph_def = None
+        self._init_signatures()
+
+    def _check_shapes(self, signature: Signature, feeds: dict, mismatches: list) -> None:
+        """TensorFlow's shape inference over the graph with the fed shapes (see `_SHAPE_CHECKS`)."""
+        key = (signature.name, tuple((a, np.shape(feeds[a])) for a in mismatches))
+        problem = self._shape_checks.get(key, ...)
+        if problem is ...:
+            problem = self._infer_shapes(signature, dict(key[1]))
+            with self._lock:
+                self._shape_checks[key] = problem
+                while len(self._shape_checks) > _SHAPE_CHECKS:
+                    self._shape_checks.pop(next(iter(self._shape_checks)))
+        if problem is not None:
+            raise errors.invalid_argument(f"{problem}\n{_mismatch_text(signature, mismatches, feeds)}")
+
+    def _infer_shapes(self, signature: Signature, shapes: dict) -> str | None:
+        """None if the graph's ops accept inputs of `shapes` ({alias: shape}), else their error message."""
+        if self._graph_def is None:
+            self._graph_def = self._graph.as_graph_def()
+        scratch = tf.Graph()
+        with scratch.as_default():
+            input_map = {
+                signature.inputs[a].tensor_name: tf.compat.v1.placeholder(
+                    tf.as_dtype(signature.inputs[a].type_enum), shape)
+                for a, shape in shapes.items()}
+            try:
+                tf.compat.v1.import_graph_def(
+                    self._graph_def, input_map=input_map, name="",
+                    return_elements=[spec.tensor_name for spec in signature.outputs.values()])
+            except ValueError as error:
+                return str(error).split(" for '{{node", 1)[0] + _node_of(str(error))
+        return None
+
+    def _callable(self, signature: Signature, fetches: list, timeout_ms: int):
+        key = (signature.name, tuple(fetches), timeout_ms)
+        fn = self._callables.get(key)
+        if fn is None:
+            options = config_pb2.CallableOptions(
+                feed=[signature.inputs[a].tensor_name for a in sorted(signature.inputs)],
+                fetch=[signature.outputs[a].tensor_name for a in fetches],
+            )
+            options.run_options.timeout_in_ms = timeout_ms
+            with self._lock:
+                if self._closed:
+                    raise errors.unavailable(f"servable {self.name} version {self.version} has been unloaded")
+                fn = self._callables.setdefault(key, self._session._make_callable_from_options(options))
+        return fn
+
+    def _execute(self, signature: Signature, feeds: dict, fetches: list, deadline) -> dict:
+        fn = self._callable(signature, fetches, _timeout_ms(deadline))
+        try:
+            values = fn(*(feeds[a] for a in sorted(signature.inputs)))
+        except tf.errors.DeadlineExceededError:
+            raise errors.deadline_exceeded(
+                f"Deadline exceeded while running signature {signature.name} of {self.name}") from None
+        return dict(zip(fetches, values))
+
+    def _close(self) -> None:
+        self._callables = {}
+        self._session.close()
+
+
+def load_servable(name: str, version: int, path, prefer_tflite_model: bool = False,
+                  method_name_check: bool = False, tags=(SERVE_TAG,), session_config=None) -> Servable:
+    """The servable for one version folder (see the module docstring; `tags`, `session_config`: as
+    SavedModelServable)."""
+    folder = Path(path)
+    has_saved_model = (folder / "saved_model.pb").is_file() or (folder / "saved_model.pbtxt").is_file()
+    if (folder / TFLITE_FILE).is_file() and (prefer_tflite_model or not has_saved_model):
+        from serving.tflite import TfLiteServable
+
+        return TfLiteServable(name, version, path, method_name_check=method_name_check)
+    return SavedModelServable(name, version, path, method_name_check=method_name_check, tags=tags,
+                              session_config=session_config)

@@ -346,12 +346,19 @@ def _class_name_table(facts: _ModelFacts, class_names: list[str]):
     return tf.constant(names, dtype=tf.string)
 
 
+def _checked(inputs: dict, specs: dict) -> dict:
+    """`inputs` with their shapes checked against `specs` inside the graph: a server that feeds what a
+    client sent (TF Serving does not check shapes itself) answers INVALID_ARGUMENT "Shape of tensor
+    edge_index [3,2] is not compatible with expected shape [2,?]" instead of computing on it."""
+    return {name: tf.ensure_shape(value, specs[name].shape) for name, value in inputs.items()}
+
+
 def _build_functions(model, facts: _ModelFacts, class_names, preprocess):
     """{signature name: (tf.function, method_name)}."""
     functions = {}
 
     def serving_default(inputs):
-        return _prediction_outputs(facts, _scores(model, facts, inputs))
+        return _prediction_outputs(facts, _scores(model, facts, _checked(inputs, facts.input_specs)))
 
     functions["serving_default"] = (
         tf.function(serving_default, input_signature=[dict(facts.input_specs)], autograph=False),
@@ -376,6 +383,7 @@ def _build_functions(model, facts: _ModelFacts, class_names, preprocess):
         ((name, spec),) = facts.input_specs.items()
 
         def serving_lengths(inputs):
+            inputs = _checked(inputs, {name: spec, "lengths": tf.TensorSpec([None], tf.int32)})
             x, lengths = inputs[name], tf.cast(inputs["lengths"], tf.int32)
             steps = tf.range(tf.shape(x)[1])
             keep = steps[None, :] < lengths[:, None]  # [batch, time]

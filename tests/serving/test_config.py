@@ -54,7 +54,7 @@ def test_model_config_file(tmp_path):
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("model_config_list { config { name: 'a' base_path: '/a' } } bogus: 1", "not a text-format ModelServerConfig"),
+        ("model_config_list { config { name: 'a' base_path: '/a' } } bogus: 1", "Error parsing text-format tensorflow.serving.ModelServerConfig"),
         ("model_config_list { config { name: 'a' base_path: '/a' } config { name: 'a' base_path: '/b' } }",
          "Illegal to list model a multiple times"),
         ("model_config_list { config { name: 'a' } }", "model a: base_path is empty"),
@@ -142,7 +142,7 @@ def test_batching_defaults_and_errors():
         "max_execution_batch_size { value: 16 } allowed_batch_sizes: 8 allowed_batch_sizes: 16"
     )
     assert cfg.batching_options(split).max_execution_batch_size == 16
-    with pytest.raises(ValueError, match="not a text-format BatchingParameters"):
+    with pytest.raises(ValueError, match="Error parsing text-format tensorflow.serving.BatchingParameters"):
         cfg.parse_batching_parameters("max_batch_size: {")
 
 

@@ -301,10 +301,10 @@ def test_predict_errors_answer_tf_serving_codes_and_server_keeps_serving(stub, m
 
 def test_other_rpc_errors(stub, model_stub, models):
     classify = classification_pb2.ClassificationRequest()
-    classify.model_spec.name = "digits"  # serving_default is a predict signature
+    classify.model_spec.name = "digits"  # serving_default takes images, not serialized examples
     classify.input.example_list.examples.add()
     got, details = code_of(stub.Classify, classify)
-    assert got == grpc.StatusCode.INVALID_ARGUMENT and "tensorflow/serving/classify" in details
+    assert got == grpc.StatusCode.INVALID_ARGUMENT and "No classification inputs found" in details
 
     empty = classification_pb2.ClassificationRequest()
     empty.model_spec.name, empty.model_spec.signature_name = "digits", "classify"

@@ -11,7 +11,7 @@ from tensorflow_serving.apis import input_pb2, prediction_log_pb2, predict_pb2
 
 import zoo
 from serving.errors import ServingError
-from serving.servable import Servable, serialized_examples
+from serving.servable import load_servable as Servable, serialized_examples
 from zoo.export import export
 
 TOL = 1e-5
@@ -59,9 +59,9 @@ def test_signatures(servable):
     assert default.name == "serving_default"
     assert default.method_name == "tensorflow/serving/predict"
     spec = default.inputs["input_layer"]
-    assert spec.dtype == tf.float32 and spec.shape == (None, 8, 8, 1) and spec.shape_text() == "[-1,8,8,1]"
+    assert spec.dtype == np.float32 and spec.shape == (None, 8, 8, 1) and spec.shape_text() == "[-1,8,8,1]"
     assert set(default.outputs) == {"scores", "probabilities", "classes"}
-    assert default.outputs["classes"].dtype == tf.int64
+    assert default.outputs["classes"].dtype == np.int64 and default.outputs["classes"].type_text() == "int64"
     proto = servable.signature_def("classify")
     assert proto.method_name == "tensorflow/serving/classify"
     assert proto.inputs["inputs"].dtype == tf.string.as_datatype_enum
@@ -103,10 +103,12 @@ def test_input_errors_name_the_input_and_serving_continues(servable, x):
                  servable.run, "serving_default", {"input_layer": x.astype("float64")})
     expect_error(grpc.StatusCode.INVALID_ARGUMENT, "input 'input_layer': expects dtype float32 but string",
                  servable.run, "serving_default", {"input_layer": np.array([b"x"], dtype=object)})
-    expect_error(grpc.StatusCode.INVALID_ARGUMENT, "input 'input_layer': expects shape [-1,8,8,1]",
+    # shapes are the graph's business (as in TF Serving); what it refuses is named with the signature's
+    expect_error(grpc.StatusCode.INVALID_ARGUMENT, "input_layer [5,4,8,1] (signature [-1,8,8,1])",
                  servable.run, "serving_default", {"input_layer": x[:, :4]})
-    expect_error(grpc.StatusCode.INVALID_ARGUMENT, "input 'input_layer': expects shape",
-                 servable.run, "serving_default", {"input_layer": x[0]})
+    error = expect_error(grpc.StatusCode.INVALID_ARGUMENT, "input_layer [8,8,1] (signature [-1,8,8,1])",
+                         servable.run, "serving_default", {"input_layer": x[0]})
+    assert "(in node EnsureShape)" in error.message  # zoo.export's graphs check their inputs
     expect_error(grpc.StatusCode.INVALID_ARGUMENT, "input 'image_bytes': expects dtype string but float32",
                  servable.run, "serving_bytes", {"image_bytes": x})
     expect_error(grpc.StatusCode.INVALID_ARGUMENT, "input 'input_layer': cannot convert to float32",
@@ -140,15 +142,21 @@ def test_classify(servable, model, x):
     np.testing.assert_allclose(scores, expected[2:4], atol=TOL)
 
 
-def test_classify_errors(servable, x):
+def test_classify_errors(servable, path, x):
+    # As TF Serving: the method_name is checked only with --enable_signature_method_name_check ...
+    expect_error(grpc.StatusCode.INVALID_ARGUMENT, "No classification inputs found in SignatureDef: serving_default",
+                 servable.classify, "", [example(x[0])])
+    expect_error(grpc.StatusCode.INVALID_ARGUMENT, "No regression outputs found in SignatureDef: classify",
+                 servable.regress, "classify", [example(x[0])])
+    checked = Servable("digits", 1, path, method_name_check=True)
     expect_error(grpc.StatusCode.INVALID_ARGUMENT,
                  "Expected classification signature method_name to be tensorflow/serving/classify. "
-                 "Was: tensorflow/serving/predict", servable.classify, "", [example(x[0])])
+                 "Was: tensorflow/serving/predict", checked.classify, "", [example(x[0])])
+    expect_error(grpc.StatusCode.INVALID_ARGUMENT, "Expected regression signature method_name",
+                 checked.regress, "classify", [example(x[0])])
     expect_error(grpc.StatusCode.INVALID_ARGUMENT, "No signature was found with the name: nope",
                  servable.classify, "nope", [example(x[0])])
     expect_error(grpc.StatusCode.INVALID_ARGUMENT, "Input is empty.", servable.classify, "classify", input_pb2.Input())
-    expect_error(grpc.StatusCode.INVALID_ARGUMENT, "Expected regression signature method_name",
-                 servable.regress, "classify", [example(x[0])])
     bad = tf.train.Example()  # no input_layer feature
     expect_error(grpc.StatusCode.INVALID_ARGUMENT, "input_layer", servable.classify, "classify", [bad])
 
@@ -253,7 +261,7 @@ def test_sequence_and_graph_models(tmp_path):
     assert servable.signature("").inputs["edge_index"].shape == (2, None)
     out = servable.run("serving_default", batch)
     np.testing.assert_allclose(out["scores"], gin(batch, training=False).numpy(), atol=TOL)
-    expect_error(grpc.StatusCode.INVALID_ARGUMENT, "input 'edge_index': expects shape [2,-1]",
+    expect_error(grpc.StatusCode.INVALID_ARGUMENT, "edge_index [3,2] (signature [2,-1])",
                  servable.run, "serving_default", {**batch, "edge_index": batch["edge_index"].T})
     expect_error(grpc.StatusCode.INVALID_ARGUMENT, "Missing but required: {node_graph_ids}",
                  servable.run, "serving_default", {k: v for k, v in batch.items() if k != "node_graph_ids"})
