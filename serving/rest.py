@@ -168,6 +168,12 @@ def _jsonable(name: str, array: np.ndarray):
         out = np.empty(len(flat), dtype=object)
         out[:] = flat
         return out.reshape(array.shape).tolist()
+    if array.dtype.kind == "f" and array.dtype.itemsize < 8:
+        # The shortest text that reads back as the same float32 (0.1, not 0.10000000149011612), as TF
+        # Serving writes floats; json then prints these Python floats as they are.
+        out = np.empty(array.size, dtype=object)
+        out[:] = [float(text) for text in array.reshape(-1).astype(str)]
+        return out.reshape(array.shape).tolist()
     return array.tolist()
 
 

@@ -73,6 +73,18 @@ def test_tf_serving_runs_the_real_image_on_models(compose):
     assert config_lib.prometheus_path(monitoring) == "/monitoring/prometheus/metrics"
 
 
+def test_tf_serving_release_matches_the_tensorflow_models_are_exported_with(compose):
+    """The image's release line is the TensorFlow line pyproject.toml pins (and this machine runs)."""
+    import re
+
+    import tensorflow as tf
+
+    tag = compose["services"]["tf-serving"]["image"].split(":", 1)[1]
+    pin = re.search(r'"tensorflow>=(\d+\.\d+)', (ROOT / "pyproject.toml").read_text()).group(1)
+    assert tag.startswith(pin + "."), f"tensorflow/serving:{tag} but the project exports with TensorFlow {pin}"
+    assert tf.__version__.startswith(pin + "."), f"TensorFlow {tf.__version__} installed, {pin} pinned"
+
+
 def test_gateway_forwards_to_tf_serving(compose):
     from serving.cli import make_parser
 
