@@ -13,8 +13,8 @@ model_spec (name, the version served - also for a request by label - and the sig
 Predict outputs are written to the TensorProtos' typed fields (`float_val`, ...) as TF Serving does,
 or to `tensor_content` with `tensor_content=True` (TF Serving's
 --enable_serialization_as_tensor_content). Request tensors are decoded by serving.tensor_codec,
-refusing (INVALID_ARGUMENT, naming the input) any of more than `max_tensor_elements` elements
-before it is allocated.
+refusing (INVALID_ARGUMENT, naming the input) inputs that would take more than `max_request_bytes`
+before they are allocated.
 
 The transports are thin layers over this: serving.grpc_server (gRPC) and serving.rest (REST);
 the gateway (serving.gateway.Gateway) has the same methods and forwards to an upstream instead.
@@ -48,10 +48,10 @@ from serving.metrics import ServingMetrics
 from serving.signature import CLASSIFY_METHOD, REGRESS_METHOD, Signature
 from serving.tensor_codec import TensorProtoError, to_ndarray, to_tensor_proto
 
-__all__ = ["ModelServer", "check_deadline", "DEFAULT_MAX_TENSOR_ELEMENTS"]
+__all__ = ["ModelServer", "check_deadline", "DEFAULT_MAX_REQUEST_BYTES"]
 
 DEFAULT_SIGNATURE = "serving_default"
-DEFAULT_MAX_TENSOR_ELEMENTS = 1 << 28  # 1 GiB of float32: more than any request a model here takes
+DEFAULT_MAX_REQUEST_BYTES = 256 << 20  # decoded inputs of one request: 4x the default gRPC message limit
 
 
 def check_deadline(deadline: float | None) -> None:
@@ -84,13 +84,17 @@ def _echo(out_spec, in_spec, servable, signature_name: str | None):
         out_spec.signature_name = signature_name
 
 
-def _decode_inputs(request, max_elements: int | None) -> dict:
-    inputs = {}
-    for name, proto in request.inputs.items():
+def _decode_inputs(request, max_bytes: int | None) -> dict:
+    """{alias: numpy array} of a PredictRequest's inputs; all of them together may take at most
+    `max_bytes` once decoded (checked from their shapes before anything is allocated)."""
+    inputs, left = {}, max_bytes
+    for name, proto in sorted(request.inputs.items()):
         try:
-            inputs[name] = to_ndarray(proto, max_elements=max_elements)
+            inputs[name] = to_ndarray(proto, max_bytes=left)
         except TensorProtoError as exc:
-            raise errors.invalid_argument(f"input '{name}': {exc}") from None
+            raise errors.invalid_argument(f"input '{errors.echo(name)}': {exc}") from None
+        if left is not None:
+            left -= inputs[name].nbytes
     return inputs
 
 
@@ -106,16 +110,18 @@ class ModelServer:
         batcher: a `serving.batching.Batcher`, or None for no server-side batching.
         metrics: a `ServingMetrics` for batch sizes (requests are counted by the servers).
         tensor_content: write Predict outputs as `tensor_content` bytes instead of typed fields.
-        max_tensor_elements: the most elements one request tensor may have (None: no limit).
+        max_request_bytes: the most bytes the decoded input tensors of one request may take (None: no
+            limit); a TensorProto's single value may fill a declared shape of any size, so this is
+            what stops a 55-byte request from allocating gigabytes.
     """
 
     def __init__(self, manager, batcher: Batcher | None = None, metrics: ServingMetrics | None = None,
-                 tensor_content: bool = False, max_tensor_elements: int | None = DEFAULT_MAX_TENSOR_ELEMENTS):
+                 tensor_content: bool = False, max_request_bytes: int | None = DEFAULT_MAX_REQUEST_BYTES):
         self.manager = manager
         self.batcher = batcher
         self.metrics = metrics
         self.tensor_content = bool(tensor_content)
-        self.max_tensor_elements = max_tensor_elements
+        self.max_request_bytes = max_request_bytes
 
     def model_names(self) -> list:
         return self.manager.model_names()
@@ -145,7 +151,7 @@ class ModelServer:
     def predict(self, request: predict_pb2.PredictRequest, deadline=None) -> predict_pb2.PredictResponse:
         name, version, label = _request_spec(request)
         check_deadline(deadline)
-        inputs = _decode_inputs(request, self.max_tensor_elements)
+        inputs = _decode_inputs(request, self.max_request_bytes)
         with self.manager.acquire(name, version, label) as servable:
             signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
             outputs = self._runner(servable, deadline)(signature_name, inputs, request.output_filter)
@@ -266,8 +272,6 @@ class ModelServer:
 
     def reload_config(self, request, deadline=None) -> model_management_pb2.ReloadConfigResponse:
         config = request.config
-        if config.HasField("custom_model_config"):
-            raise errors.invalid_argument("ServerCore only supports model_config_list, not custom_model_config")
         try:
             self.manager.reload_config(config)
         except ValueError as exc:

@@ -112,6 +112,8 @@ def make_parser(prog: str = "python -m serving") -> argparse.ArgumentParser:
     ours.add_argument("--ssl_key_file", default=None, help="PEM private key of --ssl_cert_file")
     ours.add_argument("--ssl_client_ca_file", default=None, help="require client certificates signed by this CA")
     ours.add_argument("--max_message_size", type=int, default=64 << 20, help="bytes (gRPC messages, REST bodies)")
+    ours.add_argument("--max_request_bytes", type=int, default=256 << 20,
+                      help="bytes the decoded input tensors of one request may take (default 256 MiB)")
     ours.add_argument("--upstream", default=None, help="host:port of a TF Serving to forward to (gateway mode)")
     ours.add_argument("--upstream_token", default=None, help="bearer token sent to the upstream")
     ours.add_argument("--upstream_ca_file", default=None, help="use TLS to the upstream with this root CA")
@@ -262,7 +264,8 @@ def build_server(args):
     if batcher is not None:
         on_stop.append(batcher.stop)
     on_stop.append(manager.stop)
-    backend = ModelServer(manager, batcher, metrics, tensor_content=args.enable_serialization_as_tensor_content)
+    backend = ModelServer(manager, batcher, metrics, tensor_content=args.enable_serialization_as_tensor_content,
+                          max_request_bytes=args.max_request_bytes or None)
     return Server(backend, manager=manager, on_stop=on_stop, **common)
 
 
@@ -288,6 +291,25 @@ def _unavailable_models(manager, names) -> dict:
     return failed
 
 
+def _return_freed_memory() -> None:
+    """Make glibc give freed blocks of 1 MiB and more back to the system at once (a fixed mmap
+    threshold instead of the adaptive one, which grows to 32 MiB after big frees and then keeps a
+    large request's tensors in the heap), so the server's RSS returns to its level after a big request."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name or not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(name)
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        libc.mallopt(m_mmap_threshold, 1 << 20)
+        libc.mallopt(m_trim_threshold, 4 << 20)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 def main(argv=None, prog: str = "python -m serving") -> int:
     args = make_parser(prog).parse_args(argv)
     if args.version:
@@ -298,6 +320,7 @@ def main(argv=None, prog: str = "python -m serving") -> int:
         except PackageNotFoundError:
             print("zoo serving (not installed as a package)")
         return 0
+    _return_freed_memory()
     logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -41,6 +41,8 @@ __all__ = [
     "no_versions",
     "version_not_found",
     "from_tf_error",
+    "echo",
+    "bounded",
 ]
 
 
@@ -105,25 +107,41 @@ def unimplemented(message: str) -> ServingError:
     return ServingError(grpc.StatusCode.UNIMPLEMENTED, message)
 
 
+MAX_ECHO = 200  # characters of a client's own text (a model name, a label) repeated in an answer
+MAX_MESSAGE = 4000  # characters of any answer's message (gRPC trailers must fit in 8 KiB of metadata)
+
+
+def echo(text) -> str:
+    """A client's text as an error message repeats it: at most MAX_ECHO characters."""
+    text = str(text)
+    return text if len(text) <= MAX_ECHO else f"{text[:MAX_ECHO]}... ({len(text)} characters)"
+
+
+def bounded(message: str) -> str:
+    """An answer's message cut to MAX_MESSAGE characters."""
+    return message if len(message) <= MAX_MESSAGE else message[:MAX_MESSAGE] + " ... (cut)"
+
+
 def servable_not_found(name: str, version: int | None = None) -> ServingError:
     """NOT_FOUND as TF Serving words it: `Latest(name)` without a version, `Specific(name, v)` with."""
+    name = echo(name)
     request = f"Latest({name})" if version is None else f"Specific({name}, {int(version)})"
     return not_found(f"Servable not found for request: {request}")
 
 
 def unknown_label(label: str) -> ServingError:
     """INVALID_ARGUMENT for a version label no version carries (TF Serving's ServerCore wording)."""
-    return invalid_argument(f"Unrecognized servable version label: {label}")
+    return invalid_argument(f"Unrecognized servable version label: {echo(label)}")
 
 
 def no_versions(name: str) -> ServingError:
     """NOT_FOUND for GetModelStatus of a model with no version in any state."""
-    return not_found(f"Could not find any versions of model {name}")
+    return not_found(f"Could not find any versions of model {echo(name)}")
 
 
 def version_not_found(name: str, version: int) -> ServingError:
     """NOT_FOUND for GetModelStatus of a version the model never had."""
-    return not_found(f"Could not find version {int(version)} of model {name}")
+    return not_found(f"Could not find version {int(version)} of model {echo(name)}")
 
 
 # tf.errors.OpError.error_code is the canonical code number, the same numbering as grpc.StatusCode.

@@ -40,7 +40,7 @@ from tensorflow.profiler.experimental import Trace
 
 from serving.backend import ModelServer
 from serving.batching import Batcher
-from serving.errors import ServingError
+from serving.errors import ServingError, bounded
 from serving.metrics import ServingMetrics
 
 __all__ = ["Server", "ModelServer", "serve", "models_dir_config", "parse_channel_arguments"]
@@ -101,11 +101,11 @@ class _Handler:
             return response
         except ServingError as exc:
             code = exc.code
-            context.abort(exc.code, exc.message)
-        except Exception as exc:  # noqa: BLE001 - a bug answers INTERNAL, the server goes on
+            context.abort(exc.code, bounded(exc.message))
+        except Exception:  # noqa: BLE001 - a bug: INTERNAL, the traceback in the log, the server goes on
             code = grpc.StatusCode.INTERNAL
             log.exception("%s failed", api)
-            context.abort(code, f"{type(exc).__name__}: {exc}")
+            context.abort(code, f"internal error while answering {api} (the server's log has the details)")
         finally:
             if self.metrics is not None:
                 self.metrics.record_request(model, version, api, self.entrypoint, code, time.perf_counter() - start)
@@ -192,6 +192,7 @@ class Server:
         self.backend = backend
         self.host = host
         self.metrics = metrics if metrics is not None else ServingMetrics()
+        self.metrics.set_known_models(backend.model_names)
         self.auth = auth if auth is not None else TokenAuth()
         self.tls = (tls_cert, tls_key, tls_client_ca) if tls_cert else None
         if bool(tls_cert) != bool(tls_key):

@@ -97,15 +97,24 @@ class VersionStatus:
     error: ServingError | None = None
 
 
+_FINGERPRINT_FILES = 10_000  # a version folder with more files than this is fingerprinted by its first ones
+
+
 def _fingerprint(path: str):
-    """What changes when a version folder is rewritten: retry a failed load when it does."""
+    """What changes when a version folder is written to (any file's size or mtime, files added or
+    removed): a failed load is retried when it changes, so a version still being copied when first
+    seen ("Read less bytes than requested") loads once the copy is complete."""
     parts = []
-    for item in (path, os.path.join(path, "saved_model.pb"), os.path.join(path, "variables")):
-        try:
-            st = os.stat(item)
-            parts.append((st.st_mtime_ns, st.st_size, st.st_ino))
-        except OSError:
-            parts.append(None)
+    for root, dirs, files in os.walk(path):
+        dirs.sort()
+        for name in sorted(files):
+            try:
+                st = os.stat(os.path.join(root, name))
+            except OSError:
+                continue
+            parts.append((os.path.relpath(os.path.join(root, name), path), st.st_size, st.st_mtime_ns))
+            if len(parts) >= _FINGERPRINT_FILES:
+                return tuple(parts)
     return tuple(parts)
 
 
@@ -164,10 +173,17 @@ class ModelManager:
         TF Serving's --allow_version_labels_for_unavailable_models); asking for such a label
         answers NOT_FOUND until the version is available.
 
+        As TF Serving's ServerCore: a config with neither model_config_list nor custom_model_config
+        (an empty `HandleReloadConfigRequest()`) changes nothing; a bad config changes nothing either.
+
         Raises:
-            ServingError INVALID_ARGUMENT: a config that cannot be served (custom_model_config,
-                a platform other than tensorflow, repeated or empty names, no base path).
+            ServingError FAILED_PRECONDITION: custom_model_config (TF Serving cannot transition to it).
+            ServingError INVALID_ARGUMENT: a config that cannot be served (a platform other than
+                tensorflow, repeated or empty names, no base path).
         """
+        if config.WhichOneof("config") is None:
+            log.info("taking no action for an empty model config")
+            return
         sources, labels = self._sources_from_config(config)
         with self._lock:
             removed = set(self._models) - {s.name for s in sources}
@@ -182,7 +198,9 @@ class ModelManager:
     @staticmethod
     def _sources_from_config(config):
         if config.WhichOneof("config") == "custom_model_config":
-            raise errors.invalid_argument("custom_model_config is not supported: use model_config_list")
+            raise errors.failed_precondition(
+                "Cannot transition to requested config. It is only legal to transition from one ModelConfigList "
+                "to another (custom_model_config is not supported: use model_config_list)")
         sources, labels, seen = [], {}, set()
         for model in config.model_config_list.config:
             if not model.name:

@@ -149,6 +149,9 @@ class Registry:
         return "\n".join(lines) + "\n"
 
 
+UNKNOWN_MODEL = "unknown"
+
+
 class ServingMetrics:
     """The server's (and the gateway's) metrics; see the module docstring."""
 
@@ -174,8 +177,16 @@ class ServingMetrics:
         self._states: dict = {}
         self._lock = threading.Lock()
 
+    def set_known_models(self, known) -> None:
+        """`known()` -> the model names that exist: requests to other names are counted under "unknown"
+        (a client cannot grow the metrics page with names of its choosing)."""
+        self._known = known
+
     def record_request(self, model, version, api, entrypoint, code, seconds):
         """One finished request; `version` may be None (unknown model, failed lookup)."""
+        known = getattr(self, "_known", None)
+        if model and version is None and known is not None and model not in known():
+            model = UNKNOWN_MODEL
         version = "" if version is None else str(version)
         status = getattr(code, "name", str(code))
         self.request_count.inc((model or "", version, api, entrypoint, status))

@@ -1,6 +1,7 @@
 """TensorProto <-> numpy, as TensorFlow Serving reads and writes them.
 
-    array = to_ndarray(proto, max_elements=None)     # any TensorProto -> numpy (DT_STRING -> object array of bytes)
+    array = to_ndarray(proto, max_bytes=None)        # any TensorProto -> numpy (DT_STRING -> object array of bytes)
+    decoded_bytes(proto)                             # what that array takes, computed from the shape alone
     proto = to_tensor_proto(array)                   # numpy -> TensorProto with the typed fields (float_val, ...)
     proto = to_tensor_proto(array, as_content=True)  # ... numeric values as little-endian tensor_content bytes
 
@@ -8,7 +9,7 @@ Reading follows TensorFlow's own `Tensor::FromProto`: values come from `tensor_c
 typed field of the dtype (`float_val`, `int_val`, `half_val` holding float16 / bfloat16 bits, ...);
 fewer values than the shape holds are completed with the last one (so one value fills the whole
 tensor), more is an error; integers are converted as C++ does (int_val 300 into DT_UINT8 is 44).
-The element count is checked against `max_elements` *before* anything is allocated, so a 50-byte proto
+The decoded size is checked against `max_bytes` *before* anything is allocated, so a 50-byte proto
 declaring a [100000, 32, 32, 1] shape costs nothing.
 
 Writing follows TF Serving's Predict: typed fields by default (clients read
@@ -23,7 +24,7 @@ import ml_dtypes
 import numpy as np
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 
-__all__ = ["TensorProtoError", "to_ndarray", "to_tensor_proto", "tensor_shape", "element_count",
+__all__ = ["TensorProtoError", "to_ndarray", "to_tensor_proto", "tensor_shape", "element_count", "decoded_bytes",
            "numpy_dtype", "tf_dtype", "dtype_name", "type_text"]
 
 
@@ -138,21 +139,28 @@ def _typed_values(proto, field: str, kind) -> np.ndarray:
     return np.fromiter(values, dtype=kind, count=len(values))
 
 
-def to_ndarray(proto: tensor_pb2.TensorProto, max_elements: int | None = None) -> np.ndarray:
+def decoded_bytes(proto: tensor_pb2.TensorProto) -> int:
+    """Bytes of the array `to_ndarray(proto)` makes (8 per string: the references), from its shape."""
+    itemsize = numpy_dtype(proto.dtype).itemsize  # 8 for object arrays
+    return element_count(tensor_shape(proto)) * itemsize
+
+
+def to_ndarray(proto: tensor_pb2.TensorProto, max_bytes: int | None = None) -> np.ndarray:
     """TensorProto -> numpy array (see the module docstring); TensorProtoError when malformed.
 
     Args:
         proto: the TensorProto.
-        max_elements: refuse (before allocating) a tensor of more elements than this; None: no limit.
+        max_bytes: refuse (before allocating) a tensor that would take more bytes than this; None: no limit.
     """
     dtype = numpy_dtype(proto.dtype)
     shape = tensor_shape(proto)
     if proto.tensor_shape.unknown_rank:
         raise TensorProtoError("a tensor to run cannot have an unknown rank")
     size = element_count(shape)
-    if max_elements is not None and size > max_elements:
+    if max_bytes is not None and size * dtype.itemsize > max_bytes:
         raise TensorProtoError(
-            f"tensor shape {list(shape)} has {size} elements, more than the {max_elements} this server accepts")
+            f"tensor shape {list(shape)} of {dtype_name(proto.dtype)} takes {size * dtype.itemsize} bytes, more than "
+            f"the {max_bytes} this server accepts in one request")
     if proto.tensor_content and proto.dtype != types_pb2.DT_STRING:
         content = proto.tensor_content
         if len(content) != size * dtype.itemsize:

@@ -265,11 +265,62 @@ def _preprocessing_fn(preprocessing, card: dict, channels: int | None = None):
     return mode, imagenet
 
 
+MAX_IMAGE_PIXELS = 1 << 26  # 67 Mpixels (8192 x 8192): a larger image in a request is refused undecoded
+
+
+def _header_size(data):
+    """(height, width) int64 of an encoded JPEG / PNG / GIF / BMP / WebP image from its header alone;
+    (-1, -1) for any other format (refused: its decoded size cannot be known before decoding)."""
+    padded = data + tf.constant(b"\0" * 32)  # a short file reads zeros instead of failing
+    head = tf.cast(tf.io.decode_raw(tf.strings.substr(padded, 0, 30), tf.uint8), tf.int64)
+
+    def big_endian(i, n):
+        return tf.add_n([head[i + k] * (256 ** (n - 1 - k)) for k in range(n)])
+
+    def little_endian(i, n):
+        return tf.add_n([head[i + k] * (256 ** k) for k in range(n)])
+
+    def starts(prefix, at=0):
+        return tf.equal(tf.strings.substr(padded, at, len(prefix)), prefix)
+
+    def bmp():
+        rows = little_endian(22, 4)
+        return tf.stack([tf.where(rows >= 2 ** 31, 2 ** 32 - rows, rows), little_endian(18, 4)])  # top-down: < 0
+
+    def vp8l():  # 14-bit width - 1 and height - 1, packed from byte 21
+        return tf.stack([1 + (head[22] // 64 + head[23] * 4 + (head[24] % 16) * 1024),
+                         1 + (head[21] + (head[22] % 64) * 256)])
+
+    webp = tf.logical_and(starts(b"RIFF"), starts(b"WEBP", 8))
+    return tf.case([
+        (starts(b"\x89PNG"), lambda: tf.stack([big_endian(20, 4), big_endian(16, 4)])),
+        (starts(b"GIF"), lambda: tf.stack([little_endian(8, 2), little_endian(6, 2)])),
+        (starts(b"BM"), bmp),
+        (starts(b"\xff\xd8"), lambda: tf.cast(tf.io.extract_jpeg_shape(data)[:2], tf.int64)),
+        (tf.logical_and(webp, starts(b"VP8X", 12)), lambda: tf.stack([1 + little_endian(27, 3), 1 + little_endian(24, 3)])),
+        (tf.logical_and(webp, starts(b"VP8 ", 12)), lambda: tf.stack([little_endian(28, 2) % 16384,
+                                                                      little_endian(26, 2) % 16384])),
+        (tf.logical_and(webp, starts(b"VP8L", 12)), vp8l),
+    ], default=lambda: tf.constant([-1, -1], tf.int64), exclusive=False)
+
+
 def _decode_images(image_bytes, spec: tf.TensorSpec):
-    """Encoded images [batch] -> float32 [batch, H, W, C] in 0..255, resized (bilinear) to H x W."""
+    """Encoded images [batch] -> float32 [batch, H, W, C] in 0..255, resized (bilinear) to H x W.
+
+    Each image's size is read from its header first: more than MAX_IMAGE_PIXELS is INVALID_ARGUMENT
+    before anything is decoded (a 389 KB PNG can declare 20000 x 20000 pixels, 1.2 GB decoded)."""
     height, width, channels = spec.shape[1], spec.shape[2], int(spec.shape[3])
 
     def decode(data):
+        size = _header_size(data)
+        known = tf.debugging.assert_non_negative(
+            size, message="image_bytes: not a JPEG, PNG, GIF, BMP or WebP image (or its header is cut short)")
+        small = tf.debugging.assert_less_equal(
+            size[0] * size[1], tf.constant(MAX_IMAGE_PIXELS, tf.int64), summarize=2,
+            message=f"image_bytes: an image of more than {MAX_IMAGE_PIXELS} pixels (height x width) is refused; "
+                    "its height x width")
+        with tf.control_dependencies([known, small]):
+            data = tf.identity(data)
         image = tf.io.decode_image(data, channels=channels, dtype=tf.uint8, expand_animations=False)
         image = tf.cast(image, tf.float32)
         if height is not None and width is not None:
@@ -349,8 +400,25 @@ def _class_name_table(facts: _ModelFacts, class_names: list[str]):
 def _checked(inputs: dict, specs: dict) -> dict:
     """`inputs` with their shapes checked against `specs` inside the graph: a server that feeds what a
     client sent (TF Serving does not check shapes itself) answers INVALID_ARGUMENT "Shape of tensor
-    edge_index [3,2] is not compatible with expected shape [2,?]" instead of computing on it."""
-    return {name: tf.ensure_shape(value, specs[name].shape) for name, value in inputs.items()}
+    edge_index [3,2] is not compatible with expected shape [2,?]" instead of computing on it.
+
+    Graph batches also have their node ids checked before any gather or segment op: `edge_index` and
+    `node_graph_ids` in [0, number of nodes) (the number of graphs is max(node_graph_ids) + 1, so one
+    id of 3,000,000 would otherwise allocate 3,000,000 graphs' readouts)."""
+    inputs = {name: tf.ensure_shape(value, specs[name].shape) for name, value in inputs.items()}
+    if "node_features" not in inputs:
+        return inputs
+    nodes = tf.shape(inputs["node_features"], out_type=tf.int64)[0]
+    checks = []
+    for key in ("edge_index", "node_graph_ids"):
+        if key in inputs:
+            ids = tf.cast(inputs[key], tf.int64)
+            checks.append(tf.debugging.assert_non_negative(ids, message=f"{key}: node ids must be >= 0", summarize=3))
+            checks.append(tf.debugging.assert_less(
+                ids, nodes, summarize=3,
+                message=f"{key}: node ids must be less than the number of nodes (rows of node_features)"))
+    with tf.control_dependencies(checks):
+        return {name: tf.identity(value) for name, value in inputs.items()}
 
 
 def _build_functions(model, facts: _ModelFacts, class_names, preprocess):

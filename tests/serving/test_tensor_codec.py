@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 
-from serving.tensor_codec import TensorProtoError, to_ndarray, to_tensor_proto
+from serving.tensor_codec import TensorProtoError, decoded_bytes, to_ndarray, to_tensor_proto
 
 DTYPES = [np.float32, np.float64, np.float16, ml_dtypes.bfloat16, np.int8, np.int16, np.int32, np.int64,
           np.uint8, np.uint16, np.uint32, np.uint64, np.bool_, np.complex64, np.complex128]
@@ -62,8 +62,9 @@ def test_out_of_range_integers_wrap_as_in_cpp():
 
 def test_huge_shapes_are_refused_before_allocation():
     one_value = proto(types_pb2.DT_FLOAT, [100000, 32, 32, 1], float_val=[1.0])
-    with pytest.raises(TensorProtoError, match="102400000 elements, more than the 1000000"):
-        to_ndarray(one_value, max_elements=1_000_000)
+    with pytest.raises(TensorProtoError, match="takes 409600000 bytes, more than the 1000000"):
+        to_ndarray(one_value, max_bytes=1_000_000)
+    assert decoded_bytes(one_value) == 409600000
     with pytest.raises(TensorProtoError, match="negative dimension"):
         to_ndarray(proto(types_pb2.DT_FLOAT, [-2]))
     with pytest.raises(TensorProtoError, match="tensor_content holds 3 bytes"):
