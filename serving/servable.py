@@ -518,8 +518,10 @@ def _node_of(message: str) -> str:
     return f" (in node {message.split('{{node ', 1)[1].split('}}', 1)[0]})"
 
 
-# Deadlines are rounded up to one of these many milliseconds: one Session callable per bucket.
-_TIMEOUT_BUCKETS_MS = tuple(2 ** k for k in range(0, 32))
+# Deadlines are rounded up to one of these many milliseconds (each 25% above the one before, so a
+# run may go on at most a quarter of its time past the client's deadline): one Session callable per
+# bucket in use.
+_TIMEOUT_BUCKETS_MS = tuple(sorted({min(math.ceil(1.25 ** k), 2 ** 31 - 1) for k in range(100)}))
 
 
 def _timeout_ms(deadline: float | None) -> int:

@@ -110,13 +110,20 @@ def tensor_shape(proto: tensor_pb2.TensorProto) -> tuple[int, ...]:
     return tuple(int(d.size) for d in proto.tensor_shape.dim)
 
 
+MAX_DIMS_PRODUCT = 2 ** 58  # the sizes' product (zeros aside) times 16 bytes must fit numpy's int64 sizes
+
+
 def element_count(shape) -> int:
-    """Elements of a shape, as a Python int (no overflow, whatever the sizes); negative sizes are an error."""
-    count = 1
+    """Elements of a shape, as a Python int (no overflow, whatever the sizes). Negative sizes, and sizes
+    whose product (zeros left out) exceeds what an array can have, are an error."""
+    count, nonzero = 1, 1
     for d in shape:
         if d < 0:
             raise TensorProtoError(f"tensor shape {list(shape)} has a negative dimension")
         count *= int(d)
+        nonzero *= max(int(d), 1)
+    if nonzero > MAX_DIMS_PRODUCT:
+        raise TensorProtoError(f"tensor shape {list(shape)} is too large to be a tensor")
     return count
 
 
