@@ -10,9 +10,14 @@ import os as _os
 
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from zoo.training.strategies import apply_logical_cpus_from_environment  # noqa: E402
+
+apply_logical_cpus_from_environment()  # $ZOO_LOGICAL_CPUS, before data or models start TensorFlow
+
 from zoo.build import build  # noqa: E402
 from zoo.cards import ModelCard, PretrainedWeights  # noqa: E402
 from zoo.errors import (  # noqa: E402
+    CheckpointError,
     InvalidArgumentError,
     UnknownModelError,
     WeightsError,
@@ -44,6 +49,7 @@ __all__ = [
     "ModelCard",
     "PretrainedWeights",
     "ZooError",
+    "CheckpointError",
     "UnknownModelError",
     "InvalidArgumentError",
     "WeightsError",
