@@ -28,6 +28,7 @@ from zoo.pretrained import preprocess_input  # noqa: E402
 from zoo.export import export  # noqa: E402
 from zoo.finetune import freeze, reset_head, unfreeze  # noqa: E402
 from zoo.training import evaluate, fit  # noqa: E402
+from zoo.saving import ZooModel, load_model  # noqa: E402
 from zoo.registry import card, is_model, list_models, register, register_model  # noqa: E402
 
 __version__ = "0.1.0"
@@ -37,6 +38,8 @@ __all__ = [
     "fit",
     "evaluate",
     "export",
+    "load_model",
+    "ZooModel",
     "freeze",
     "unfreeze",
     "reset_head",
