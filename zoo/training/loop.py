@@ -257,21 +257,17 @@ class _Trainer:
         self.model, self.groups, self.loss_fn, self.strategy = model, groups, loss_fn, strategy
         self.metrics, self.eval_metrics = list(metrics), list(eval_metrics)
         self._steps = {}
-        self._results = {}
 
     @staticmethod
     def reset_metrics(metrics) -> None:
         for metric in metrics:
             metric.reset_state()
 
-    def metric_results(self, metrics) -> dict:
-        """{name: value} of `metrics`, read in one tf.function (across workers, a collective)."""
-        if not metrics:
-            return {}
-        key = id(metrics)
-        if key not in self._results:
-            self._results[key] = tf.function(lambda: [tf.cast(m.result(), tf.float32) for m in metrics])
-        return {m.name: float(value) for m, value in zip(metrics, self._results[key]())}
+    @staticmethod
+    def metric_results(metrics) -> dict:
+        """{name: value} of `metrics`: their replicas' variables summed (across workers, a collective
+        every worker runs at the same point)."""
+        return {m.name: float(keras.ops.convert_to_numpy(m.result())) for m in metrics}
 
     def train_step(self, batches) -> Callable:
         """The train step for the batches of a distributed dataset: batch -> [loss sum, correct, weight]."""

@@ -170,15 +170,23 @@ def _deserialize(config: dict, like, kind: str):
             f"zoo.fit rebuilds {kind}s created outside its strategy's scope from their config, and "
             f"{type(like).__name__}'s config does not rebuild it ({type(error).__name__}: {error}); {advice}"
         ) from None
-    rebuilt = keras.saving.serialize_keras_object(clone)
-    if rebuilt["config"] != config["config"]:
-        changed = sorted(k for k in set(config["config"]) | set(rebuilt["config"])
-                         if config["config"].get(k) != rebuilt["config"].get(k))
+    before, after = _hyper_parameters(like), _hyper_parameters(clone)
+    before.update(config["config"])
+    after.update(keras.saving.serialize_keras_object(clone)["config"])
+    changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+    if changed:
         raise InvalidArgumentError(
             f"zoo.fit rebuilds {kind}s created outside its strategy's scope from their config, and "
             f"{type(like).__name__}'s config rebuilds a different one (differs in {changed}); {advice}"
         )
     return clone
+
+
+def _hyper_parameters(obj) -> dict:
+    """The public attributes of `obj` holding plain values (its hyper-parameters, e.g. `momentum`):
+    a rebuilt object must have the same, or its get_config left something out."""
+    plain = (bool, int, float, str, type(None), tuple)
+    return {k: v for k, v in vars(obj).items() if not k.startswith("_") and isinstance(v, plain)}
 
 
 def _classes_of(obj, seen=None) -> dict:
