@@ -102,7 +102,7 @@ class Checkpoints:
         if self.directory is None:
             return
         found = self._restore_newest()
-        if self.strategy.num_replicas_in_sync > len(self.strategy.extended.worker_devices):  # several workers
+        if _several_workers(self.strategy):
             found = self._agree(found)
         if found.step is None:
             if found.exists:
@@ -177,6 +177,12 @@ class Checkpoints:
         return found
 
 
+def _several_workers(strategy: tf.distribute.Strategy) -> bool:
+    """Whether `strategy` spans several processes (replicas beyond this process's own devices)."""
+    replicas = strategy.num_replicas_in_sync
+    return replicas > 1 and replicas > len(strategy.extended.worker_devices)
+
+
 def _on_disk(directory: str) -> set[int]:
     """Steps of the checkpoints with at least one file in `directory` (complete or not)."""
     if not os.path.isdir(directory):
@@ -213,18 +219,30 @@ def _write_state(directory: str, steps: list[int]) -> None:
             os.remove(path)
         return
     names = [f"{PREFIX}-{s}" for s in steps[-MAX_TO_KEEP:]]
-    tf.compat.v1.train.update_checkpoint_state(directory, names[-1], all_model_checkpoint_paths=names)
+    times = [max(os.path.getmtime(os.path.join(directory, f)) for f in os.listdir(directory) if f.startswith(f"{n}."))
+             for n in names]
+    # The CheckpointState text proto, with the fields CheckpointManager reads: relative paths as it
+    # writes them, and timestamps (without them it would never delete these checkpoints).
+    text = "".join([f'model_checkpoint_path: "{names[-1]}"\n']
+                   + [f'all_model_checkpoint_paths: "{n}"\n' for n in names]
+                   + [f"all_model_checkpoint_timestamps: {t!r}\n" for t in times])
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)  # never half-written
 
 
 def _gather(strategy: tf.distribute.Strategy, value: int) -> list[int]:
-    """`value` from every replica of `strategy` (a collective: every worker must call it), in replica order."""
+    """`value` from every replica of `strategy` (a collective: every worker must call it), in replica
+    order: each replica puts it at its own position of a zero vector, and the vectors are summed."""
 
-    @tf.function
-    def gather(v):
-        return strategy.run(lambda x: tf.distribute.get_replica_context().all_gather(x, axis=0), args=(v,))
+    def replica():
+        context = tf.distribute.get_replica_context()
+        mine = tf.one_hot(context.replica_id_in_sync_group, context.num_replicas_in_sync, dtype=tf.float64) * value
+        return context.all_reduce(tf.distribute.ReduceOp.SUM, mine)
 
-    result = gather(tf.constant([value], tf.int64))
-    return [int(v) for v in strategy.experimental_local_results(result)[0].numpy()]
+    result = tf.function(lambda: strategy.run(replica))()
+    return [int(round(v)) for v in strategy.experimental_local_results(result)[0].numpy()]
 
 
 def _none_restores(directory: str, found: _Restore) -> str:
