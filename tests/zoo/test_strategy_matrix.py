@@ -299,3 +299,13 @@ def test_a_bad_zoo_logical_cpus_says_what_is_right(monkeypatch, value):
     monkeypatch.setenv("ZOO_LOGICAL_CPUS", value)
     with pytest.raises(zoo.InvalidArgumentError, match=r"ZOO_LOGICAL_CPUS must be an integer >= 1 \(e\.g\. 2\)"):
         zoo.training.resolve_strategy("mirrored")
+
+
+def test_the_issue_recipe_trains_under_mirrored():
+    """The reproduction of the issue: the demo's recipe (AdamW with a cosine schedule, a loss object,
+    seeded augmentation layers, all created before zoo.fit) under strategy="mirrored"."""
+    from zoo.demo import train_digits
+
+    assert zoo.training.resolve_strategy("mirrored").num_replicas_in_sync == 2
+    _, _, accuracy = train_digits("lenet5", epochs=1, strategy="mirrored", verbose=0)
+    assert accuracy > 0.5

@@ -10,7 +10,6 @@ mirrored devices, several workers and TPUs all go through this same code path.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import time
 from typing import Callable
@@ -27,8 +26,6 @@ from zoo.training.data import TrainingData, as_training_data, check_labels
 from zoo.training.precision import rebuild_with_policy
 from zoo.training.strategies import is_chief, resolve_strategy
 from zoo.training.user_objects import make_loss, make_metrics, make_optimizer, optimizer_like
-
-log = logging.getLogger("zoo.training")
 
 
 def fit(
