@@ -15,6 +15,7 @@ Keras cannot find the class, and its error message shows the config, whose first
 
 from __future__ import annotations
 
+import json
 import os
 
 import keras
@@ -55,9 +56,17 @@ class ZooModel(keras.Model):
         self.zoo_class_names = None if class_names is None else tuple(str(c) for c in class_names)
 
     def get_config(self) -> dict:
-        card = None if self.zoo_card is None else self.zoo_card.to_dict()
+        # JSON-able whatever a user's card holds (tuples become lists: ModelCard.from_dict restores them)
+        card = None if self.zoo_card is None else json.loads(json.dumps(self.zoo_card.to_dict(), default=_plain))
         names = None if self.zoo_class_names is None else list(self.zoo_class_names)
         return {LOAD_NOTE_KEY: LOAD_NOTE, **super().get_config(), "zoo_card": card, "zoo_class_names": names}
+
+
+def _plain(value):
+    """A JSON value for what `json` cannot write (numpy scalars and arrays, anything else as text)."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
 
 
 def as_zoo_model(model: keras.Model, card: ModelCard | None, class_names=None) -> keras.Model:

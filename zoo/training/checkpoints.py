@@ -22,6 +22,7 @@ import logging
 import os
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import tensorflow as tf
 
@@ -79,8 +80,9 @@ class Checkpoints:
     @property
     def manager(self) -> tf.train.CheckpointManager:
         if self._manager is None:
-            if _read_state(self.directory, _on_disk(self.directory))[1] is not None:
-                _write_state(self.directory, sorted(_on_disk(self.directory)))  # else TensorFlow ignores or raises
+            steps = _on_disk(self.directory)
+            if _state_problem(self.directory, steps) is not None:  # TensorFlow would ignore it, or raise
+                _write_state(self.directory, sorted(steps))
             with _quiet_tensorflow_logger():
                 self._manager = tf.train.CheckpointManager(self.checkpoint, self.directory, max_to_keep=MAX_TO_KEEP)
         return self._manager
@@ -130,8 +132,7 @@ class Checkpoints:
     def _restore_newest(self) -> _Restore:
         """Try this worker's checkpoints, newest first, until one restores."""
         steps = sorted(_on_disk(self.directory), reverse=True)
-        _, state_problem = _read_state(self.directory, steps)
-        found = _Restore(state_problem=state_problem,
+        found = _Restore(state_problem=_state_problem(self.directory, steps),
                          exists=bool(steps) or os.path.exists(os.path.join(self.directory, STATE_FILE)))
         for step in steps:
             reason = self._try(step)
@@ -190,25 +191,26 @@ def _on_disk(directory: str) -> set[int]:
     return {int(m.group(1)) for m in map(_FILE.match, os.listdir(directory)) if m}
 
 
-def _read_state(directory: str, steps) -> tuple:
-    """(the state file's latest step or None, what is wrong with it or None). A missing state file
-    is wrong only when checkpoints are there (TensorFlow writes it after every checkpoint)."""
-    path = os.path.join(directory, STATE_FILE)
-    if not os.path.exists(path):
-        return None, ("missing" if steps else None)
-    if not open(path, "rb").read().strip():
-        return None, "empty"
+def _state_problem(directory: str, steps) -> str | None:
+    """What is wrong with the state file beside the checkpoints `steps`, or None. A missing state
+    file is wrong only when checkpoints are there (TensorFlow writes it after every checkpoint)."""
+    path = Path(directory) / STATE_FILE
+    if not path.exists():
+        return "missing" if steps else None
+    if not path.read_bytes().strip():
+        return "empty"
     with _quiet_tensorflow_logger():
         try:
             state = tf.train.get_checkpoint_state(directory)
         except ValueError:  # parsed, but names no checkpoint
             state = None
     if state is None:
-        return None, "unreadable (not a checkpoint state; half-written?)"
-    match = re.fullmatch(rf"{PREFIX}-(\d+)", os.path.basename(state.model_checkpoint_path))
+        return "unreadable (not a checkpoint state; half-written?)"
+    latest = os.path.basename(state.model_checkpoint_path)
+    match = re.fullmatch(rf"{PREFIX}-(\d+)", latest)
     if match is None or int(match.group(1)) not in steps:
-        return None, f"naming {os.path.basename(state.model_checkpoint_path)!r}, which is not in the folder"
-    return int(match.group(1)), None
+        return f"naming {latest!r}, which is not in the folder"
+    return None
 
 
 def _write_state(directory: str, steps: list[int]) -> None:
