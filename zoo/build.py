@@ -9,6 +9,7 @@ import keras
 from zoo import pretrained, registry
 from zoo.cards import ModelCard
 from zoo.errors import InvalidArgumentError
+from zoo.saving import as_zoo_model
 from zoo.weights import LoadReport, load_weights_by_name
 
 POOLINGS = (None, "avg", "max")
@@ -23,6 +24,7 @@ def build(
     pooling: str | None = None,
     weights: str | os.PathLike | None = None,
     classifier_activation: str | None = "softmax",
+    class_names=None,
     **overrides,
 ) -> keras.Model:
     """Build a registered model.
@@ -39,12 +41,16 @@ def build(
             or from another zoo model. When the file's head does not fit (`num_classes` differs, or
             the file has no head) every other layer is loaded and a warning names the head.
         classifier_activation: activation of the head ("softmax", or None for logits).
+        class_names: the names of the `num_classes` classes, kept with the model (also in its
+            `.keras` file) as `model.zoo_class_names`; `zoo.export` writes them by default.
         **overrides: architecture options of the family (e.g. `growth_rate=12`); unknown ones
             raise an error listing the valid ones.
 
     Returns:
-        a `keras.Model`. Its card is `zoo.card(name)`; the load report of `weights` (if any) is
-        in `model.zoo_weights_report`.
+        a `zoo.ZooModel` (a functional `keras.Model`; see `zoo.saving`) whose card,
+        `model.zoo_card`, is `zoo.card(name)` and survives `.keras` save and load. The load report
+        of `weights` (if any) is in `model.zoo_weights_report`. (A user's builder returning a
+        Sequential or subclassed model keeps its class; its card is then a plain attribute.)
 
     Raises:
         UnknownModelError: the name is not registered (the message lists close names).
@@ -66,7 +72,7 @@ def build(
         classifier_activation=classifier_activation,
         **overrides,
     )
-    model.zoo_card = card
+    model = as_zoo_model(model, card, class_names)
     model.zoo_weights_report = None
     if weights_path is not None:
         model.zoo_weights_report = _load(model, card, weights_path)

@@ -93,3 +93,31 @@ class ModelCard:
         data["input_shape"] = list(self.input_shape)
         data["head_layers"] = list(self.head_layers)
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelCard":
+        """The card `to_dict` gave (e.g. read back from a saved model's JSON config, where tuples
+        became lists: sequences in a card are tuples, so lists become tuples again). Unknown keys
+        are left out, so cards saved by a later version with more fields still load."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        fields = {k: v for k, v in data.items() if k in known}
+        fields["extra"] = _tuples(fields.get("extra") or {})
+        fields["input_shape"] = tuple(fields["input_shape"])
+        if "head_layers" in fields:
+            fields["head_layers"] = tuple(fields["head_layers"])
+        weights_fields = {f.name for f in dataclasses.fields(PretrainedWeights)}
+        fields["pretrained"] = {
+            tag: w if isinstance(w, PretrainedWeights) else PretrainedWeights(**{k: v for k, v in w.items()
+                                                                                  if k in weights_fields})
+            for tag, w in (fields.get("pretrained") or {}).items()
+        }
+        return cls(**fields)
+
+
+def _tuples(value):
+    """`value` with every list (at any depth) turned into a tuple."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_tuples(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _tuples(v) for k, v in value.items()}
+    return value

@@ -22,3 +22,7 @@ class WeightsError(ZooError, ValueError):
 
 class WeightsUnavailableError(ZooError, OSError):
     """Published weights that could not be found locally nor downloaded."""
+
+
+class CheckpointError(ZooError, RuntimeError):
+    """Checkpoints exist in a checkpoint_dir and none of them can be restored."""

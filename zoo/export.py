@@ -615,7 +615,8 @@ def export(
         version: integer >= 0; default: one more than the largest version present (1 for none).
             An existing version raises VersionExistsError.
         class_names: k names (2 for a one-unit sigmoid head), the `classes` of `classify`;
-            default "0" .. "k-1".
+            default: the model's own `zoo_class_names` (`zoo.build(..., class_names=...)`, kept in
+            its `.keras` file), else "0" .. "k-1".
         warmup: requests replayed before the version serves: True (one batch of one zero
             input), a dict {input name: array} for `serving_default`, a
             `tensorflow_serving.apis.prediction_log_pb2.PredictionLog`, or a list of these.
@@ -630,6 +631,8 @@ def export(
         VersionExistsError: `base_path/<version>` already exists.
     """
     facts = _facts(model)
+    if class_names is None:
+        class_names = getattr(model, "zoo_class_names", None)
     names = _check_class_names(class_names, facts)
     base = Path(base_path)
     if base.exists() and not base.is_dir():

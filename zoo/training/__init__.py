@@ -1,4 +1,4 @@
-"""Training: `fit` and `evaluate` under tf.distribute, strategies, data adapters, mixed precision."""
+"""Training: `fit` and `evaluate` under tf.distribute (loop), strategies, checkpoints, what users pass (user_objects), data adapters, mixed precision."""
 
 from zoo.training.loop import evaluate, fit
 from zoo.training.strategies import is_chief, resolve_strategy, use_logical_cpus

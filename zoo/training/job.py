@@ -35,6 +35,8 @@ class JobData:
         num_classes: from the labels.
         input_shape: for `zoo.build` (images (h, w, c), series (None, channels), graphs (features,)).
         overrides: architecture options the data implies (graphs: task "node" or "graph").
+        class_names: the name of each class index, when the data names them (image folders:
+            the sub-folder names; `.ts` files: the class labels), else None.
     """
 
     train: object
@@ -42,6 +44,7 @@ class JobData:
     num_classes: int | None = None
     input_shape: tuple | None = None
     overrides: dict = field(default_factory=dict)
+    class_names: tuple | None = None
 
 
 def is_planetoid(path: str) -> bool:
@@ -63,7 +66,8 @@ def load_job_data(path: str, *, validation: str | None = None, image_size=None, 
     if path.endswith(".ts"):
         series = zoo_data.load_ts(path)
         x, _ = zoo_data.pad_sequences(series.series)
-        job = JobData((x, series.labels), num_classes=len(series.class_names), input_shape=(None, x.shape[-1]))
+        job = JobData((x, series.labels), num_classes=len(series.class_names), input_shape=(None, x.shape[-1]),
+                      class_names=tuple(series.class_names) or None)
         if validation:
             test = zoo_data.load_ts(validation, class_names=series.class_names)
             job.validation = (zoo_data.pad_sequences(test.series)[0], test.labels)
@@ -76,13 +80,15 @@ def load_job_data(path: str, *, validation: str | None = None, image_size=None, 
         graphs = zoo_data.load_gin_text(path)
         return JobData(graphs.dataset(batch_size=batch_size, shuffle=True, seed=seed), None, graphs.num_classes,
                        (graphs.num_features,), {"task": "graph"})
+    class_names = None
     if os.path.isdir(path):
-        from zoo.data.images import read_image_folder
+        from zoo.data.images import list_image_folder, read_image_folder
 
         x, y = read_image_folder(path, image_size=image_size)
+        class_names = tuple(list_image_folder(path)[2])
     else:
         x, y = read_arrays(path)
-    job = JobData((x, y), num_classes=int(np.max(y)) + 1, input_shape=tuple(np.shape(x)[1:]))
+    job = JobData((x, y), num_classes=int(np.max(y)) + 1, input_shape=tuple(np.shape(x)[1:]), class_names=class_names)
     if validation:
         job.validation = load_job_data(validation, image_size=image_size).train
     return job
@@ -107,7 +113,9 @@ def train_job(
 ):
     """Build `model_name` for the data at `data`, train it with `zoo.fit`, save it to `output`.
 
-    The number of classes and the input shape default to the data's. Returns (model, history).
+    The number of classes and the input shape default to the data's; class names the data has
+    (image sub-folders, `.ts` labels) go with the model, into a `.keras` output and its export.
+    Returns (model, history).
     """
     import zoo
     from zoo.training import fit, is_chief, resolve_strategy
@@ -122,8 +130,10 @@ def train_job(
     keras.utils.set_random_seed(fit_kwargs.get("seed", 0))  # every worker builds the same initial weights
     job = load_job_data(data, validation=validation_data, image_size=image_size,
                         batch_size=fit_kwargs.get("batch_size", 32), seed=fit_kwargs.get("seed", 0))
-    model = zoo.build(model_name, num_classes=num_classes or job.num_classes, input_shape=job.input_shape,
-                      weights=weights, **{**job.overrides, **(overrides or {})})
+    classes = num_classes or job.num_classes
+    names = job.class_names if job.class_names and len(job.class_names) == classes else None
+    model = zoo.build(model_name, num_classes=classes, input_shape=job.input_shape, weights=weights,
+                      class_names=names, **{**job.overrides, **(overrides or {})})
     history = fit(model, job.train, validation_data=job.validation, strategy=strategy, **fit_kwargs)
     if output:
         save_model(model, output, chief=is_chief(strategy))

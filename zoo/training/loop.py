@@ -9,8 +9,7 @@ mirrored devices, several workers and TPUs all go through this same code path.
 
 from __future__ import annotations
 
-import logging
-import math
+import contextlib
 import os
 import time
 from typing import Callable
@@ -22,11 +21,11 @@ import tensorflow as tf
 from layers.message_passing import count_graphs
 from zoo.data.graphs import EDGE_INDEX, GRAPH_BATCH_KEYS, NODE_GRAPH_IDS, shard_graph_batch
 from zoo.errors import InvalidArgumentError
+from zoo.training.checkpoints import Checkpoints, TrainingState
 from zoo.training.data import TrainingData, as_training_data, check_labels
 from zoo.training.precision import rebuild_with_policy
 from zoo.training.strategies import is_chief, resolve_strategy
-
-log = logging.getLogger("zoo.training")
+from zoo.training.user_objects import make_loss, make_metrics, make_optimizer, optimizer_like
 
 
 def fit(
@@ -40,6 +39,7 @@ def fit(
     learning_rate=1e-3,
     backbone_learning_rate=None,
     loss=None,
+    metrics=None,
     augment=None,
     strategy="auto",
     mixed_precision: str | None = None,
@@ -65,13 +65,21 @@ def fit(
         batch_size: the GLOBAL batch size for arrays and paths (split across replicas).
         validation_data: same forms as `data`; evaluated at each epoch end.
         optimizer: a name ("adam", "sgd", "adamw", ...) or a `keras.optimizers.Optimizer` class
-            or instance (instances must not have been used yet).
-        learning_rate: a float or a `keras.optimizers.schedules.LearningRateSchedule`.
+            or instance not used yet, e.g. `keras.optimizers.AdamW(schedule, weight_decay=0.05)`
+            created beforehand. An instance created outside the strategy's scope (the usual case)
+            is rebuilt inside it from its config (same class, schedule and hyper-parameters) and
+            is left untouched; one created inside `strategy.scope()` is trained as is.
+        learning_rate: a float or a `keras.optimizers.schedules.LearningRateSchedule`, for an
+            optimizer given by name or class (an instance keeps its own).
         backbone_learning_rate: when given, the backbone (every layer but the head, see
             `zoo.finetune.head_layer_names`) trains with this learning rate and its own optimizer
-            of the same kind, the head with `learning_rate`.
-        loss: a Keras loss (name or object). Default: sparse categorical cross-entropy, from
-            logits unless the model ends in a softmax.
+            of the same kind and hyper-parameters, the head with `learning_rate` (or the instance's own).
+        loss: a Keras loss (name, `keras.losses.Loss` object or function `f(y_true, y_pred)`).
+            Default: sparse categorical cross-entropy, from logits unless the model ends in a softmax.
+        metrics: more metrics to report besides "loss" and "accuracy": names ("mae", "auc"),
+            `keras.metrics.Metric` objects or classes, or functions (see
+            `zoo.training.user_objects.make_metrics`). Reported per epoch in the history under each
+            metric's name (and "val_" + name); objects passed are rebuilt, not updated in place.
         augment: a Keras layer or callable applied to each training batch's inputs in the
             input pipeline (with `training=True`), e.g. `keras.Sequential([layers.RandomTranslation(.1, .1)])`.
             Batches are augmented one at a time, in order, so random layers with a seed give the
@@ -80,18 +88,27 @@ def fit(
             `tf.distribute.Strategy` (see `zoo.training.resolve_strategy`).
         mixed_precision: None, "mixed_float16" (with dynamic loss scaling) or "mixed_bfloat16".
         checkpoint_dir: where `tf.train.CheckpointManager` keeps checkpoints of the model, the
-            optimizer, the step and the position in the epoch.
+            optimizer, the step and the position in the epoch (the three newest).
         checkpoint_every: also checkpoint every N steps (besides each epoch end).
-        resume: continue from the latest checkpoint in `checkpoint_dir` when there is one.
-        callbacks: Keras callbacks (e.g. `keras.callbacks.EarlyStopping`); they see the trained model.
+        resume: continue from the newest checkpoint in `checkpoint_dir` that restores. A
+            corrupted newest one (truncated, bad checksum, missing file, unreadable state file) is
+            reported in one warning line and the one before it is used; if checkpoints exist and
+            none restores, `zoo.CheckpointError` is raised (see `zoo.training.checkpoints`).
+        callbacks: Keras callbacks (e.g. `keras.callbacks.EarlyStopping`, `LearningRateScheduler`);
+            they see the model being trained (a copy in the strategy's scope, when one is needed)
+            with its optimizer as `model.optimizer` during the call.
         log_dir: write TensorBoard scalars (loss, accuracy, learning rate) there.
         verbose: 0 quiet, 1 a progress bar per epoch (steps, loss, accuracy, examples/s, ETA),
             2 one line per epoch.
         seed: shuffling seed of arrays and paths (same seed, same order: what makes resume exact).
 
     Returns:
-        a `keras.callbacks.History` whose `history` has "loss", "accuracy" (and "val_loss",
-        "val_accuracy") per epoch trained in this call.
+        a `keras.callbacks.History` whose `history` has "loss", "accuracy", the `metrics` (and
+        "val_loss", "val_accuracy", "val_" + each metric) per epoch trained in this call.
+
+    Raises:
+        InvalidArgumentError: a bad argument, before anything is trained.
+        CheckpointError: `checkpoint_dir` holds checkpoints and none of them restores.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise InvalidArgumentError(f"epochs must be an integer >= 1, got {epochs!r}")
@@ -106,15 +123,30 @@ def fit(
 
     with strategy.scope():
         work_model = _model_in_scope(model, strategy, mixed_precision)
-        opt = _make_optimizer(optimizer, learning_rate, mixed_precision)
-        groups = _variable_groups(model, work_model, opt, optimizer, backbone_learning_rate, mixed_precision)
-        loss_fn = _make_loss(loss, work_model)
-        trainer = _Trainer(work_model, groups, loss_fn, strategy)
-        state = _TrainingState()
+        opt = make_optimizer(optimizer, learning_rate, strategy, mixed_precision)
+        groups = _variable_groups(model, work_model, opt, backbone_learning_rate, mixed_precision)
+        loss_fn = make_loss(loss, work_model)
+        trainer = _Trainer(work_model, groups, loss_fn, strategy,
+                           metrics=make_metrics(metrics), eval_metrics=make_metrics(metrics))
+        state = TrainingState()
         optimizers = {"optimizer" if i == 0 else f"optimizer_{i}": o for i, (o, _) in enumerate(groups)}
-        checkpoints = _Checkpoints(checkpoint_dir, strategy, model=work_model, state=state, **optimizers)
+        checkpoints = Checkpoints(checkpoint_dir, strategy, model=work_model, state=state, **optimizers)
     if resume:
         checkpoints.restore_latest(verbose)
+    with _optimizer_attribute(work_model, opt):
+        history = _train(work_model, trainer, checkpoints, train, validation, epochs=epochs, augment=augment,
+                         checkpoint_every=checkpoint_every, callbacks=callbacks, log_dir=log_dir, verbose=verbose)
+    if work_model is not model:
+        model.set_weights(work_model.get_weights())
+    history.set_model(model)
+    return history
+
+
+def _train(work_model, trainer, checkpoints, train, validation, *, epochs, augment, checkpoint_every, callbacks,
+           log_dir, verbose):
+    """The epochs of `fit`, from the position in `checkpoints.state`; returns the History."""
+    strategy, state = trainer.strategy, checkpoints.state
+    opt = trainer.groups[0][0]
 
     history = keras.callbacks.History()
     callback_list = keras.callbacks.CallbackList(
@@ -141,6 +173,7 @@ def fit(
         batch_index = skip
         batches = _distribute(strategy, dataset)
         train_step = trainer.train_step(batches)
+        trainer.reset_metrics(trainer.metrics)
         for batch in batches:
             callback_list.on_train_batch_begin(batch_index)
             batch_sums = train_step(batch)
@@ -154,7 +187,7 @@ def fit(
             if work_model.stop_training:
                 break
         skip = 0
-        logs = _logs(sums)
+        logs = {**_logs(sums), **trainer.metric_results(trainer.metrics)}
         if validation is not None:
             logs.update({f"val_{k}": v for k, v in evaluate_data(trainer, validation).items()})
         checkpoints.save(step=step, epoch=epoch + 1, batch_in_epoch=0)
@@ -169,24 +202,27 @@ def fit(
         if work_model.stop_training:
             break
     callback_list.on_train_end()
-    if work_model is not model:
-        model.set_weights(work_model.get_weights())
-    history.set_model(model)
     history.step = step
     return history
 
 
-class _TrainingState(tf.Module):
-    """Counters saved in checkpoints: global step, epoch, batches done in the current epoch."""
+@contextlib.contextmanager
+def _optimizer_attribute(model, optimizer):
+    """`model.optimizer` is `optimizer` inside the block, for callbacks that read or set its learning
+    rate (`LearningRateScheduler`, `ReduceLROnPlateau`); afterwards the model is as it was (an
+    optimizer attribute would be saved with the model)."""
+    had, previous = hasattr(model, "optimizer"), getattr(model, "optimizer", None)
+    model.optimizer = optimizer
+    try:
+        yield
+    finally:
+        if had:
+            model.optimizer = previous
+        else:
+            del model.optimizer
 
-    def __init__(self):
-        super().__init__()
-        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-        self.batch_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="batch_in_epoch")
 
-
-def _variable_groups(model, work_model, opt, optimizer, backbone_learning_rate, mixed_precision):
+def _variable_groups(model, work_model, opt, backbone_learning_rate, mixed_precision):
     """[(optimizer, variable selector)]: one optimizer for all, or head and backbone apart."""
     if backbone_learning_rate is None:
         opt.build(work_model.trainable_variables)
@@ -197,8 +233,7 @@ def _variable_groups(model, work_model, opt, optimizer, backbone_learning_rate, 
     from zoo.finetune import head_layer_names
 
     head = {id(v) for name in head_layer_names(model) for v in work_model.get_layer(name).weights}
-    kind = optimizer if not isinstance(optimizer, keras.optimizers.Optimizer) else type(optimizer)
-    backbone_opt = _make_optimizer(kind, backbone_learning_rate, mixed_precision)
+    backbone_opt = optimizer_like(opt, backbone_learning_rate)
     head_vars = lambda variables: [v for v in variables if id(v) in head]  # noqa: E731
     backbone_vars = lambda variables: [v for v in variables if id(v) not in head]  # noqa: E731
     opt.build(head_vars(work_model.trainable_variables))
@@ -211,11 +246,25 @@ class _Trainer:
 
     `groups` is [(optimizer, select)], where `select(trainable_variables)` picks the variables
     that optimizer updates (one group normally; head and backbone with two learning rates).
+    `metrics` / `eval_metrics` are Keras metrics (created in the strategy's scope) updated on each
+    replica by the train / eval step; their variables sum over replicas when read.
     """
 
-    def __init__(self, model, groups, loss_fn, strategy):
+    def __init__(self, model, groups, loss_fn, strategy, *, metrics=(), eval_metrics=()):
         self.model, self.groups, self.loss_fn, self.strategy = model, groups, loss_fn, strategy
+        self.metrics, self.eval_metrics = list(metrics), list(eval_metrics)
         self._steps = {}
+
+    @staticmethod
+    def reset_metrics(metrics) -> None:
+        for metric in metrics:
+            metric.reset_state()
+
+    @staticmethod
+    def metric_results(metrics) -> dict:
+        """{name: value} of `metrics`: their replicas' variables summed (across workers, a collective
+        every worker runs at the same point)."""
+        return {m.name: float(keras.ops.convert_to_numpy(m.result())) for m in metrics}
 
     def train_step(self, batches) -> Callable:
         """The train step for the batches of a distributed dataset: batch -> [loss sum, correct, weight]."""
@@ -241,19 +290,23 @@ class _Trainer:
             self._steps[key] = lambda batch: step(batch).numpy()
         return self._steps[key]
 
-    def _loss_terms(self, batch, training):
+    def _loss_terms(self, batch, training, metrics):
+        """(weighted per-example losses, sample weights, weighted correct predictions), each [examples];
+        updates `metrics` with the batch."""
         x, y, weights = _unpack(batch)
         predictions = self.model(x, training=training)
         predictions = tf.cast(predictions, tf.float32)
         per_example = tf.reshape(tf.cast(self.loss_fn(y, predictions), tf.float32), [-1])
         weights = tf.ones_like(per_example) if weights is None else tf.reshape(tf.cast(weights, tf.float32), [-1])
         correct = _correct(y, predictions, tf.shape(per_example)[0]) * weights
+        for metric in metrics:
+            metric.update_state(y, predictions, sample_weight=weights)
         return per_example * weights, weights, correct
 
     def _train_replica(self, batch):
         context = tf.distribute.get_replica_context()
         with tf.GradientTape() as tape:
-            weighted, weights, correct = self._loss_terms(batch, training=True)
+            weighted, weights, correct = self._loss_terms(batch, training=True, metrics=self.metrics)
             global_weight = context.all_reduce(tf.distribute.ReduceOp.SUM, tf.reduce_sum(weights))
             loss = tf.reduce_sum(weighted) / tf.maximum(global_weight, 1e-12)
             if self.model.losses:
@@ -268,7 +321,7 @@ class _Trainer:
         return tf.reduce_sum(weighted), tf.reduce_sum(correct), tf.reduce_sum(weights)
 
     def _eval_replica(self, batch):
-        weighted, weights, correct = self._loss_terms(batch, training=False)
+        weighted, weights, correct = self._loss_terms(batch, training=False, metrics=self.eval_metrics)
         return tf.reduce_sum(weighted), tf.reduce_sum(correct), tf.reduce_sum(weights)
 
 
@@ -276,28 +329,31 @@ def evaluate_data(trainer: _Trainer, data: TrainingData) -> dict:
     sums = np.zeros(3)
     batches = _distribute(trainer.strategy, data.make(0))
     eval_step = trainer.eval_step(batches)
+    trainer.reset_metrics(trainer.eval_metrics)
     for batch in batches:
         sums += eval_step(batch)
-    return _logs(sums)
+    return {**_logs(sums), **trainer.metric_results(trainer.eval_metrics)}
 
 
-def evaluate(model: keras.Model, data, *, batch_size: int = 256, loss=None, strategy="auto") -> dict:
-    """Loss and accuracy of `model` on `data` (same forms as `fit`), distributed like `fit`."""
+def evaluate(model: keras.Model, data, *, batch_size: int = 256, loss=None, metrics=None, strategy="auto") -> dict:
+    """Loss, accuracy and `metrics` (as in `fit`) of `model` on `data` (same forms as `fit`),
+    distributed like `fit`."""
     strategy = resolve_strategy(strategy)
-    return evaluate_data(_evaluator(model, strategy, loss),
+    return evaluate_data(_evaluator(model, strategy, loss, metrics),
                          as_training_data(data, batch_size=batch_size, shuffle=False, name="data"))
 
 
-def _evaluator(model: keras.Model, strategy, loss) -> _Trainer:
-    """The eval step for `model` under `strategy`, kept on the model when the loss is a name or None,
-    so evaluating the same model again reuses its traced tf.function instead of retracing."""
-    key = (strategy, loss) if loss is None or isinstance(loss, str) else None
+def _evaluator(model: keras.Model, strategy, loss, metrics) -> _Trainer:
+    """The eval step for `model` under `strategy`, kept on the model when the loss is a name or None
+    (and no metrics), so evaluating the same model again reuses its traced tf.function instead of
+    retracing."""
+    key = (strategy, loss) if (loss is None or isinstance(loss, str)) and not metrics else None
     cache = model.__dict__.setdefault("_zoo_evaluators", {})  # plain attribute: not tracked by Keras
     if key in cache:
         return cache[key]
     with strategy.scope():
         work_model = _model_in_scope(model, strategy, None)
-        trainer = _Trainer(work_model, [], _make_loss(loss, work_model), strategy)
+        trainer = _Trainer(work_model, [], make_loss(loss, work_model), strategy, eval_metrics=make_metrics(metrics))
     if key is not None and work_model is model:
         cache[key] = trainer
     return trainer
@@ -397,76 +453,12 @@ def _model_in_scope(model, strategy, mixed_precision):
     return rebuild_with_policy(model, mixed_precision)
 
 
-def _make_optimizer(optimizer, learning_rate, mixed_precision):
-    if isinstance(optimizer, keras.optimizers.Optimizer):
-        if optimizer.built:
-            raise InvalidArgumentError("pass a fresh optimizer (or a name): this one has already been used")
-        opt = optimizer
-    else:
-        try:
-            opt = keras.optimizers.get({"class_name": optimizer, "config": {"learning_rate": learning_rate}}) if isinstance(
-                optimizer, str) else optimizer(learning_rate=learning_rate)
-        except (ValueError, TypeError) as error:
-            raise InvalidArgumentError(f"unknown optimizer {optimizer!r}: {error}") from None
-    if mixed_precision == "mixed_float16":
-        opt = keras.optimizers.LossScaleOptimizer(opt)
-    return opt
-
-
-def _make_loss(loss, model):
-    if loss is None:
-        last = model.layers[-1]
-        activation = getattr(getattr(last, "activation", None), "__name__", "")
-        from_logits = activation != "softmax"
-        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
-    else:
-        loss = keras.losses.get(loss)
-    if isinstance(loss, keras.losses.Loss):
-        return loss.call  # per-example values, no reduction
-    return loss
-
-
 def _check_array_labels(model, data):
     if isinstance(data, tuple) and len(data) == 2:
         y = np.asarray(data[1])
         outputs = model.outputs[0].shape[-1] if getattr(model, "outputs", None) else None
         if np.issubdtype(y.dtype, np.integer) and outputs and outputs > 1:
             check_labels(y, outputs)
-
-
-class _Checkpoints:
-    """tf.train.CheckpointManager of model, optimizer and counters; collective across workers."""
-
-    def __init__(self, directory, strategy, **objects):
-        self.manager = None
-        self.state = objects["state"]
-        if directory is None:
-            return
-        directory = os.fspath(directory)
-        if not is_chief(strategy):  # every worker saves (a collective op); only the chief keeps its files
-            resolver = strategy.cluster_resolver
-            directory = os.path.join(directory, f".worker_{resolver.task_type}_{resolver.task_id}")
-        self.chief = is_chief(strategy)
-        self.checkpoint = tf.train.Checkpoint(**objects)
-        self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=3)
-
-    def restore_latest(self, verbose):
-        if self.manager is None or self.manager.latest_checkpoint is None:
-            return
-        self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
-        message = (f"resumed from {self.manager.latest_checkpoint}: step {int(self.state.step.numpy())}, "
-                   f"epoch {int(self.state.epoch.numpy()) + 1}, batch {int(self.state.batch_in_epoch.numpy())}")
-        log.info(message)
-        if verbose:
-            print(message, flush=True)
-
-    def save(self, *, step: int, epoch: int, batch_in_epoch: int):
-        """Record the position (global step, epoch, batches done in it), then checkpoint if asked to."""
-        self.state.step.assign(step)
-        self.state.epoch.assign(epoch)
-        self.state.batch_in_epoch.assign(batch_in_epoch)
-        if self.manager is not None:
-            self.manager.save(checkpoint_number=step)
 
 
 class _Progress:

@@ -17,16 +17,14 @@ def rebuild_with_policy(model: keras.Model, policy: str | None) -> keras.Model:
     """A copy of `model` whose layers use `policy` (None: a plain float32 copy), same weights."""
     if policy is not None and policy not in POLICIES:
         raise InvalidArgumentError(f"mixed_precision must be one of {POLICIES} or None, got {policy!r}")
-    if not isinstance(model, keras.Model) or not hasattr(model, "get_config") or model.__class__.__name__ not in (
-        "Functional", "Model", "Sequential"
-    ):
+    config = _layers_config(model)
+    if config is None:
         if policy is None:
             return keras.models.clone_model(model)
         raise InvalidArgumentError(
             "mixed precision needs a functional or Sequential model to rebuild; for a subclassed model call "
             f"keras.config.set_dtype_policy({policy!r}) before building it"
         )
-    config = model.get_config()
     head = model.layers[-1].name
     if policy is not None:
         for layer_config in config["layers"]:
@@ -41,3 +39,15 @@ def rebuild_with_policy(model: keras.Model, policy: str | None) -> keras.Model:
         keras.config.set_dtype_policy(previous)
     copy.set_weights(model.get_weights())
     return copy
+
+
+def _layers_config(model) -> dict | None:
+    """The config of a model made of a list of layer configs (functional, Sequential, `zoo.ZooModel`,
+    whose card the copy keeps), else None (a subclassed model)."""
+    if not isinstance(model, keras.Model):
+        return None
+    try:
+        config = model.get_config()
+    except NotImplementedError:
+        return None
+    return config if isinstance(config, dict) and isinstance(config.get("layers"), list) else None

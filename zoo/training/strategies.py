@@ -18,22 +18,57 @@ log = logging.getLogger("zoo.training")
 STRATEGY_NAMES = ("auto", "one_device", "mirrored", "multiworker", "tpu")
 
 
+LOGICAL_CPUS_VARIABLE = "ZOO_LOGICAL_CPUS"
+
+
 def use_logical_cpus(count: int) -> None:
     """Split the CPU into `count` logical devices, so MirroredStrategy can be used on a CPU-only machine.
 
     Must run before TensorFlow initializes its devices (before the first op); raises otherwise.
+    `import zoo` does it when $ZOO_LOGICAL_CPUS is set.
     """
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise InvalidArgumentError(f"the number of logical CPU devices must be an integer >= 1, got {count!r}")
     cpus = tf.config.list_physical_devices("CPU")
     current = tf.config.get_logical_device_configuration(cpus[0])
-    if current and len(current) == count:
+    if (current and len(current) == count) or (not current and count == 1):
         return
     try:
         tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * count)
     except RuntimeError as error:
+        have = len(tf.config.list_logical_devices("CPU"))
         raise InvalidArgumentError(
-            f"cannot split the CPU into {count} logical devices once TensorFlow has started: call "
-            f"zoo.training.use_logical_cpus({count}) (or set ZOO_LOGICAL_CPUS={count}) before anything else runs"
+            f"cannot split the CPU into {count} logical devices: TensorFlow has already started with {have}. Call "
+            f"zoo.training.use_logical_cpus({count}) before any TensorFlow operation runs, or set "
+            f"{LOGICAL_CPUS_VARIABLE}={count} in the environment and import zoo before any TensorFlow operation runs"
         ) from error
+
+
+def logical_cpus_from_environment() -> int | None:
+    """The count in $ZOO_LOGICAL_CPUS (None when unset or empty); raises for anything but an integer >= 1."""
+    value = os.environ.get(LOGICAL_CPUS_VARIABLE, "").strip()
+    if not value:
+        return None
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise InvalidArgumentError(f"{LOGICAL_CPUS_VARIABLE} must be an integer >= 1 (e.g. 2), got {value!r}")
+    return count
+
+
+def apply_logical_cpus_from_environment() -> None:
+    """What `import zoo` runs: `use_logical_cpus($ZOO_LOGICAL_CPUS)` before data or models start
+    TensorFlow. If TensorFlow was started before `import zoo`, it only warns here, and
+    `resolve_strategy("mirrored")` raises the error that says what to do."""
+    count = logical_cpus_from_environment()
+    if count is None:
+        return
+    try:
+        use_logical_cpus(count)
+    except InvalidArgumentError as error:
+        log.warning("%s=%d not applied: %s", LOGICAL_CPUS_VARIABLE, count, error)
 
 
 def resolve_strategy(strategy="auto", *, num_devices: int | None = None) -> tf.distribute.Strategy:
@@ -67,7 +102,7 @@ def resolve_strategy(strategy="auto", *, num_devices: int | None = None) -> tf.d
         gpus = tf.config.list_logical_devices("GPU")
         if gpus:
             return _mirrored([d.name for d in gpus][: num_devices or None])
-        count = num_devices or int(os.environ.get("ZOO_LOGICAL_CPUS", "0")) or None
+        count = num_devices or logical_cpus_from_environment()
         if count:
             use_logical_cpus(count)
         cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
