@@ -2,7 +2,6 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -13,6 +12,8 @@ import tensorflow as tf
 
 import zoo
 from zoo.data import load_digits
+
+from tests_paths import free_ports
 
 
 def _mlp():
@@ -50,16 +51,6 @@ def test_model_built_inside_the_scope_is_trained_in_place():
     assert not np.allclose(before, model.get_weights()[0])
 
 
-def _free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def _gin(num_features=9):  # MUTAG: 9 node features (one-hot tags)
     keras.utils.set_random_seed(0)
     return zoo.build("gin", task="graph", num_classes=2, input_shape=(num_features,), hidden=(16, 16),
@@ -91,7 +82,7 @@ def test_two_workers_match_each_other_and_one_process(tmp_path, job):
               "--quiet"]
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    ports = _free_ports(2)
+    ports = free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     workers = []
     for index in range(2):

@@ -10,7 +10,6 @@ that cannot be rebuilt under a strategy are refused with an error that says what
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ import pytest
 
 import strategy_cells as cells
 import zoo
-from tests_paths import SHARED_DATA
+from tests_paths import SHARED_DATA, free_ports
 
 CELLS = [(kind, objects) for kind in cells.KINDS for objects in cells.OBJECTS]
 IDS = [f"{kind}-{objects}" for kind, objects in CELLS]
@@ -95,16 +94,6 @@ def test_mirrored_over_two_cpus_trains_like_one_device(kind, objects):
 # --- two worker processes --------------------------------------------------------------------
 
 
-def _free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 @pytest.fixture(scope="module")
 def workers(tmp_path_factory):
     """Two MultiWorkerMirroredStrategy processes on 127.0.0.1 running every cell (strategy_cells.main).
@@ -116,7 +105,7 @@ def workers(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if k not in ("TF_CONFIG", "ZOO_LOGICAL_CPUS")}
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
     env["PYTHONPATH"] = os.pathsep.join([str(TESTS_DIR), env.get("PYTHONPATH", "")])
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in free_ports(2)]}
     logs = [open(out / f"worker{i}.log", "w") for i in range(2)]
     processes = [
         subprocess.Popen(
