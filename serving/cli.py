@@ -6,15 +6,23 @@
     python -m serving --upstream=tf-serving:8500 --port=8500 --rest_api_port=8501 --token_file=/run/token
 
 Flags kept from tensorflow_model_server (same names, same `--flag=value` syntax, same defaults
-unless noted): --port (8500), --rest_api_port (0 = no REST API), --rest_api_timeout_in_ms (30000),
---model_name ("default"), --model_base_path, --model_config_file, --model_config_file_poll_wait_seconds
-(0 = read once), --file_system_poll_wait_seconds (1), --enable_batching, --batching_parameters_file,
---monitoring_config_file, --grpc_max_threads, --enable_model_warmup (true).
+unless noted): --port (8500), --grpc_socket_path (also serve gRPC on a Unix socket),
+--rest_api_port (0 = no REST API), --rest_api_timeout_in_ms (30000), --model_name ("default"),
+--model_base_path, --model_config_file, --model_config_file_poll_wait_seconds (0 = read once),
+--file_system_poll_wait_seconds (1), --num_load_threads (2), --enable_batching,
+--batching_parameters_file, --monitoring_config_file, --grpc_channel_arguments (k=v,k=v: gRPC
+server arguments, ints as ints), --grpc_max_threads, --enable_model_warmup (true),
+--saved_model_tags ("serve"), --prefer_tflite_model, --enable_signature_method_name_check,
+--enable_serialization_as_tensor_content, --tensorflow_{session,intra_op,inter_op}_parallelism,
+--version. The binary's other flags (NO_EFFECT_FLAGS: CORS, ALTS, GPU memory, TPU, TF Lite pools,
+...) are accepted with a warning that they have no effect here. As the binary, the server exits
+with status 1 when a model fails to load at start-up ("N model(s) did not become available").
 
 Ours: MODELS_DIR (positional; serve each sub-folder, new sub-folders picked up while running),
 --host (bind address, 0.0.0.0), --token / --token_file (bearer tokens; also $SERVING_TOKEN),
 --ssl_cert_file / --ssl_key_file (TLS on both ports) / --ssl_client_ca_file (require client
-certificates), --max_message_size (bytes, gRPC and REST bodies; 64 MiB), --upstream host:port
+certificates), --max_message_size (bytes, gRPC and REST bodies; 64 MiB), --max_request_bytes
+(bytes the decoded inputs of one request may take; 256 MiB), --upstream host:port
 (gateway mode: forward to an upstream TF Serving instead of loading models) with
 --upstream_token / --upstream_ca_file, --shutdown_grace_seconds (10), --log_level.
 
