@@ -99,3 +99,53 @@ def _wait_for(log, text, process, timeout=120):
         assert process.poll() is None, f"the server exited:\n{log.read_text()[-3000:]}"
         assert time.monotonic() < deadline, f"no {text!r} after {timeout} s:\n{log.read_text()[-3000:]}"
         time.sleep(0.2)
+
+
+def server_rss_mb(pid) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+
+
+def test_memory_of_big_requests_stays_bounded(tmp_path):
+    """48 MB requests: what the first one leaves resident (gRPC and TensorFlow keep some of it, about
+    130 MB here) is reused by the next ones: RSS does not grow with the number of big requests."""
+    import grpc
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    from serving.tensor_codec import to_tensor_proto
+
+    module = tf.Module()
+    module.f = tf.function(lambda x: {"y": tf.reduce_sum(x * 2.0)}, input_signature=[tf.TensorSpec([None], tf.float32)])
+    tf.saved_model.save(module, str(tmp_path / "sum" / "1"), signatures=module.f)
+    socket = tmp_path / "serving.sock"
+    log = tmp_path / "server.log"
+    server = subprocess.Popen([sys.executable, "-m", "serving", "--host=127.0.0.1", "--port=0", "--model_name=sum",
+                               f"--model_base_path={tmp_path / 'sum'}", f"--grpc_socket_path={socket}"],
+                              stderr=log.open("w"))
+    try:
+        _wait_for(log, "serving gRPC on", server)
+        options = [("grpc.max_send_message_length", 64 << 20)]
+        with grpc.insecure_channel(f"unix:{socket}", options=options) as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+
+            def send(n):
+                request = predict_pb2.PredictRequest()
+                request.model_spec.name = "sum"
+                request.inputs["x"].CopyFrom(to_tensor_proto(np.ones(n, np.float32), as_content=True))
+                return tf.make_ndarray(stub.Predict(request, timeout=60).outputs["y"])
+
+            for _ in range(3):
+                assert send(1000) == 2000.0  # warm: callables made, thread pools up
+            before = server_rss_mb(server.pid)
+            assert send(12_000_000) == 24_000_000.0
+            first = server_rss_mb(server.pid)
+            for _ in range(6):
+                assert send(12_000_000) == 24_000_000.0
+            after = server_rss_mb(server.pid)
+        print(f"server RSS {before:.0f} MB before, {first:.0f} MB after one 48 MB request, {after:.0f} after 7")
+        assert after - first < 60 and after - before < 4 * 48
+    finally:
+        server.terminate()
+        server.wait(30)
