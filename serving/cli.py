@@ -24,7 +24,11 @@ Ours: MODELS_DIR (positional; serve each sub-folder, new sub-folders picked up w
 certificates), --max_message_size (bytes, gRPC and REST bodies; 64 MiB), --max_request_bytes
 (bytes the decoded inputs of one request may take; 256 MiB), --upstream host:port
 (gateway mode: forward to an upstream TF Serving instead of loading models) with
---upstream_token / --upstream_ca_file, --shutdown_grace_seconds (10), --log_level.
+--upstream_token / --upstream_ca_file, --shutdown_grace_seconds (10), --log_level, and the REST
+transport's limits (serving.http_transport): --rest_api_read_timeout_seconds (30: a whole request,
+from its first byte), --rest_api_header_timeout_seconds (10: request line and headers; also the TLS
+handshake), --rest_api_idle_timeout_seconds (60: a keep-alive connection waiting for its next
+request), --rest_api_max_connections (256 open connections, a thread each; more are answered 503).
 
 Metrics are served on the REST port at /monitoring/prometheus/metrics unless a monitoring config
 sets another path or `enable: false`.
@@ -54,7 +58,7 @@ def _bool(value: str) -> bool:
 
 # tensorflow_model_server flags this server accepts but has nothing to do with: a warning says so.
 NO_EFFECT_FLAGS = {
-    "rest_api_num_threads": "REST requests get a thread each",
+    "rest_api_num_threads": "each REST connection gets a thread, at most --rest_api_max_connections",
     "rest_api_enable_cors_support": "no CORS headers are sent",
     "allow_version_labels_for_unavailable_models": "labels must name available versions",
     "enable_per_model_batching_parameters": "one batching configuration serves every model",
@@ -126,6 +130,14 @@ def make_parser(prog: str = "python -m serving") -> argparse.ArgumentParser:
     ours.add_argument("--upstream_token", default=None, help="bearer token sent to the upstream")
     ours.add_argument("--upstream_ca_file", default=None, help="use TLS to the upstream with this root CA")
     ours.add_argument("--shutdown_grace_seconds", type=float, default=10.0)
+    ours.add_argument("--rest_api_read_timeout_seconds", type=float, default=30.0,
+                      help="REST: seconds for a whole request from its first byte; also for writing the answer (30)")
+    ours.add_argument("--rest_api_header_timeout_seconds", type=float, default=10.0,
+                      help="REST: seconds for the request line and headers, and for a TLS handshake (10)")
+    ours.add_argument("--rest_api_idle_timeout_seconds", type=float, default=60.0,
+                      help="REST: seconds a keep-alive connection may wait for its next request (60)")
+    ours.add_argument("--rest_api_max_connections", type=int, default=256,
+                      help="REST: open connections at most (a thread each); more are answered 503 (256)")
     ours.add_argument("--log_level", default="INFO")
     return p
 
@@ -193,6 +205,16 @@ class _ModelsDirWatcher:
         self._stop.set()
 
 
+def rest_limits(args):
+    """The serving.http_transport.HttpLimits of the --rest_api_* flags (ValueError when one is not positive)."""
+    from serving.http_transport import HttpLimits
+
+    return HttpLimits(read_timeout=args.rest_api_read_timeout_seconds,
+                      header_timeout=args.rest_api_header_timeout_seconds,
+                      idle_timeout=args.rest_api_idle_timeout_seconds,
+                      max_connections=args.rest_api_max_connections)
+
+
 def build_server(args):
     """The Server (not started) for parsed flags; raises ValueError on inconsistent flags."""
     from serving import config as config_lib
@@ -204,6 +226,10 @@ def build_server(args):
     from serving.grpc_server import parse_channel_arguments
 
     _warn_no_effect(args)
+    from serving import rest
+
+    # Server does not take REST limits (yet): they become the defaults its RestServer is created with.
+    rest.set_default_limits(rest_limits(args))
     auth = TokenAuth.from_flags(args.token, args.token_file)
     metrics = ServingMetrics()
     common = dict(

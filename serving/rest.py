@@ -20,25 +20,37 @@ variable-length sequences are padded (with mask / lengths), a list of graphs is 
 Classify / regress bodies: {"signature_name", "context": {...}, "examples": [{feature: value}, ...]}.
 
 Errors answer {"error": "<message>"} with TF Serving's HTTP status for the gRPC code (INVALID_ARGUMENT
-and FAILED_PRECONDITION 400, NOT_FOUND 404, UNAUTHENTICATED 401, DEADLINE_EXCEEDED 504, ...).
+and FAILED_PRECONDITION 400, NOT_FOUND 404, UNAUTHENTICATED 401, DEADLINE_EXCEEDED 504, ...). Anything
+wrong in a request is the client's: a 4xx with a message in TF Serving's words where it has them
+(never a Python exception name, echoed values cut short). JSON is read with limits: nesting at most
+MAX_JSON_DEPTH levels (checked level by level, never by recursion), numbers of more digits than Python
+reads refused; each input's values must have the JSON type of its dtype (numbers for float inputs,
+integers in range for integer inputs, booleans for bool inputs, strings or {"b64"} for string inputs),
+as TF Serving checks them, and a number too big for its dtype is refused too. Only a bug in the server answers 500, "internal error" with the details (and the
+traceback) in the server log.
 
-    rest = RestServer(backend, port=8501, metrics=metrics, auth=auth, timeout=30).start()
-    rest.port; rest.stop()
+    rest = RestServer(backend, port=8501, metrics=metrics, auth=auth, timeout=30,
+                      limits=HttpLimits(read_timeout=30, header_timeout=10, idle_timeout=60,
+                                        max_connections=256)).start()
+    rest.port; rest.open_connections(); rest.stop()
 
-The codec functions (`parse_predict_body`, `format_predict_outputs`, `parse_examples`,
-`status_to_json`, `metadata_to_json`) are plain functions, tested without a server.
+The transport (timeouts, the connection bound, TLS handshakes per connection, strict Content-Length)
+is serving.http_transport; `limits=None` takes DEFAULT_LIMITS, which `set_default_limits` replaces
+(the command line does, with its --rest_api_*_timeout_seconds / --rest_api_max_connections flags).
+
+The codec functions (`parse_json`, `parse_predict_body`, `check_input_types`, `format_predict_outputs`,
+`parse_examples`, `status_to_json`, `metadata_to_json`) are plain functions, tested without a server.
 """
 
 from __future__ import annotations
 
 import base64
-import http.server
+import contextlib
+import itertools
 import json
 import logging
 import re
-import socketserver
 import ssl
-import threading
 import time
 
 import grpc
@@ -52,10 +64,17 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
+from tensorflow.core.example import example_pb2, feature_pb2
+
 from serving import errors
-from serving.client import adapt_inputs, make_example
-from serving.tensor_codec import to_ndarray, to_tensor_proto
+from serving.client import _main_input, adapt_inputs
 from serving.errors import ServingError
+from serving.http_transport import INTERNAL_ERROR, MAX_MESSAGE, HttpLimits, HttpServer, clip
+from serving.tensor_codec import to_ndarray, to_tensor_proto
+
+__all__ = ["RestServer", "RestApi", "HttpLimits", "DEFAULT_LIMITS", "set_default_limits", "parse_json",
+           "parse_predict_body", "check_input_types", "format_predict_outputs", "parse_examples",
+           "status_to_json", "metadata_to_json", "MAX_JSON_DEPTH"]
 
 log = logging.getLogger(__name__)
 
@@ -86,23 +105,147 @@ ROUTE = re.compile(
 )
 
 
+DEFAULT_LIMITS = HttpLimits()
+
+
+def set_default_limits(limits: HttpLimits) -> HttpLimits:
+    """Make `limits` the transport limits of RestServers created with `limits=None`; returns the old ones."""
+    global DEFAULT_LIMITS
+    if not isinstance(limits, HttpLimits):
+        raise TypeError(f"expected HttpLimits, got {type(limits).__name__}")
+    previous, DEFAULT_LIMITS = DEFAULT_LIMITS, limits
+    return previous
+
+
 # ------------------------------------------------------------------------------------------------
 # JSON codec
 # ------------------------------------------------------------------------------------------------
 
+MAX_JSON_DEPTH = 100  # levels of arrays / objects in a request (a tensor of rank 64 and its wrapping fit)
+_INT64_MIN, _INT64_MAX, _UINT64_MAX = -(1 << 63), (1 << 63) - 1, (1 << 64) - 1
+_NUMBER_TOO_BIG = "JSON Parse error: Number too big to be stored in double"
+
+
+def _json_type(value) -> str:
+    """TF Serving's name of a JSON value's type (bytes: a decoded {"b64": ...} object)."""
+    if value is None:
+        return "Null"
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if isinstance(value, (int, float)):
+        return "Number"
+    if isinstance(value, str):
+        return "String"
+    if isinstance(value, bytes):
+        return "Object (b64)"
+    return "Array" if isinstance(value, list) else "Object"
+
+
+def _snippet(value, limit: int = 80) -> str:
+    """A short JSON text of `value` for an error message (big values are elided, never dumped whole)."""
+
+    def short(v, depth):
+        if isinstance(v, list):
+            if depth >= 2:
+                return "[...]" if v else "[]"
+            inner = ", ".join(short(x, depth + 1) for x in v[:3])
+            return "[" + inner + (", ..." if len(v) > 3 else "") + "]"
+        if isinstance(v, dict):
+            if depth >= 2:
+                return "{...}" if v else "{}"
+            inner = ", ".join(f"{clip(json.dumps(str(k)), 30)}: {short(x, depth + 1)}" for k, x in list(v.items())[:3])
+            return "{" + inner + (", ..." if len(v) > 3 else "") + "}"
+        if isinstance(v, bytes):
+            return '{"b64": ...}'
+        if isinstance(v, int) and not isinstance(v, bool) and abs(v) > 10 ** 30:
+            return f"<an integer of {len(str(abs(v)))} digits>"
+        return clip(json.dumps(v), 40)
+
+    return clip(short(value, 0), limit)
+
+
+def _next_level(level: list, types: set) -> list:
+    """The items one level of nesting below `level` (its lists' items and its objects' values).
+
+    One C-speed pass when the level is all lists (a tensor's dimensions) or all objects."""
+    if types == {list}:
+        return list(itertools.chain.from_iterable(level))
+    if types == {dict}:
+        return list(itertools.chain.from_iterable(map(dict.values, level)))
+    return list(itertools.chain.from_iterable(
+        x.values() if type(x) is dict else x for x in level if type(x) is list or type(x) is dict))
+
+
+def _check_depth(document) -> None:
+    """INVALID_ARGUMENT when arrays / objects nest deeper than MAX_JSON_DEPTH (level by level, no recursion)."""
+    level = [document]
+    for _ in range(MAX_JSON_DEPTH):
+        types = set(map(type, level))
+        if list not in types and dict not in types:
+            return
+        level = _next_level(level, types)
+    types = set(map(type, level))
+    if list in types or dict in types:
+        raise errors.invalid_argument(f"JSON Parse error: nested deeper than {MAX_JSON_DEPTH} levels")
+
+
+def parse_json(body: bytes):
+    """A request body -> its JSON value, within the limits of the module docstring (else INVALID_ARGUMENT)."""
+    if not body:
+        raise errors.invalid_argument("JSON Parse error: The document is empty")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise errors.invalid_argument(f"JSON Parse error: Invalid encoding in string (not UTF-8) at offset: "
+                                      f"{exc.start}") from None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        message = exc.msg[:-len(" at")] if exc.msg.endswith(" at") else exc.msg  # "Unterminated string starting at"
+        raise errors.invalid_argument(f"JSON Parse error: {message} at offset: {exc.pos}") from None
+    except RecursionError:
+        raise errors.invalid_argument(f"JSON Parse error: nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError:  # an integer of more than sys.get_int_max_str_digits() digits
+        raise errors.invalid_argument(_NUMBER_TOO_BIG) from None
+    _check_depth(document)
+    return document
+
+
+def _decode_b64(value: dict) -> bytes:
+    text = value["b64"]
+    if not isinstance(text, str):
+        raise errors.invalid_argument(f"JSON Value: {_snippet(value)} not formatted correctly for base64 data "
+                                      f"(the value of 'b64' must be a string)")
+    try:
+        return base64.b64decode(text, validate=True)
+    except ValueError as exc:  # binascii.Error, non-ASCII text
+        raise errors.invalid_argument(f"Unable to base64 decode {_snippet(text, 40)}: {exc}") from None
+
+
+def _has_object(value) -> bool:
+    level = [value]
+    while True:
+        types = set(map(type, level))
+        if dict in types:
+            return True
+        if list not in types:
+            return False
+        level = _next_level(level, types)
+
 
 def _unb64(value):
-    """Replace {"b64": "..."} objects (at any depth) by bytes."""
+    """Replace {"b64": "..."} objects (at any depth) by bytes (lists holding no object are kept as they are)."""
     if isinstance(value, dict):
-        if set(value) == {"b64"}:
-            try:
-                return base64.b64decode(value["b64"], validate=True)
-            except (ValueError, TypeError) as exc:
-                raise errors.invalid_argument(f"Unable to base64 decode: {exc}") from None
+        if len(value) == 1 and "b64" in value:
+            return _decode_b64(value)
         return {k: _unb64(v) for k, v in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, list) and _has_object(value):
         return [_unb64(v) for v in value]
     return value
+
+
+def _is_named(instance) -> bool:
+    return isinstance(instance, dict)
 
 
 def parse_predict_body(body: dict, signature) -> tuple[dict, str]:
@@ -112,28 +255,33 @@ def parse_predict_body(body: dict, signature) -> tuple[dict, str]:
     Python lists here; `adapt_inputs` makes tensors of them.
     """
     if not isinstance(body, dict):
-        raise errors.invalid_argument("JSON Value: expected an object with 'instances' or 'inputs'")
+        raise errors.invalid_argument(f"JSON Value: {_snippet(body)} Is not object; expected an object with "
+                                      f"'instances' or 'inputs'")
     has_instances, has_inputs = "instances" in body, "inputs" in body
     if has_instances == has_inputs:
         raise errors.invalid_argument(
             "Missing 'inputs' or 'instances' key" if not has_instances else "Not allowed to use both 'inputs' and 'instances'"
         )
-    names = list(signature.inputs) if signature is not None else []
     if has_instances:
         instances = _unb64(body["instances"])
         if not isinstance(instances, list) or not instances:
             raise errors.invalid_argument("'instances' must be a non-empty JSON list")
-        if all(isinstance(i, dict) for i in instances) and not _looks_like_graphs(instances, signature):
+        graphs = _looks_like_graphs(instances, signature)
+        if all(_is_named(i) for i in instances) and not graphs:
             keys = set(instances[0])
             for n, instance in enumerate(instances):
                 if set(instance) != keys:
                     raise errors.invalid_argument(
                         f"Failed to process element: {n} of 'instances' list. JSON object: has keys "
-                        f"{sorted(instance)}, expected the same keys as element 0: {sorted(keys)}"
+                        f"{clip(sorted(instance), 200)}, expected the same keys as element 0: {clip(sorted(keys), 200)}"
                     )
             return {k: [i[k] for i in instances] for k in instances[0]}, "row"
-        if any(isinstance(i, dict) for i in instances) and not _looks_like_graphs(instances, signature):
-            raise errors.invalid_argument("'instances' mixes named (objects) and unnamed elements")
+        if any(_is_named(i) for i in instances) and not graphs:
+            n = next(n for n, i in enumerate(instances) if _is_named(i) != _is_named(instances[0]))
+            raise errors.invalid_argument(
+                f"'instances' mixes named (objects) and unnamed elements: element {n} is "
+                f"{'an object' if _is_named(instances[n]) else 'not an object'}, element 0 is "
+                f"{'an object' if _is_named(instances[0]) else 'not an object'}")
         return {"": instances}, "row"
     inputs = _unb64(body["inputs"])
     if isinstance(inputs, dict):
@@ -142,21 +290,132 @@ def parse_predict_body(body: dict, signature) -> tuple[dict, str]:
 
 
 def _looks_like_graphs(instances, signature) -> bool:
-    return all("node_features" in i and "edge_index" in i for i in instances) and (
+    return all(isinstance(i, dict) and "node_features" in i and "edge_index" in i for i in instances) and (
         signature is None or "node_graph_ids" in signature.inputs or "node_features" in signature.inputs
     )
 
 
+def _value_rule(dtype):
+    """(type name, allowed Python types of the JSON values, (lowest, highest) for integers) of a dtype,
+    or None when the dtype takes no JSON values we check (complex, resources...)."""
+    if dtype is None:
+        return None
+    dtype = np.dtype(dtype)
+    if dtype == np.dtype(object):
+        return "string", (str, bytes), None
+    if dtype.kind == "f" or dtype.name == "bfloat16":
+        return dtype.name, (int, float), None
+    if dtype.kind == "b":
+        return "bool", (bool,), None
+    if dtype.kind in "iu":  # as TF Serving: the small integer types take any int32 (then wrap, as TensorFlow)
+        if dtype.itemsize < 4 or dtype == np.dtype(np.int32):
+            bounds = (-(1 << 31), (1 << 31) - 1)
+        elif dtype == np.dtype(np.int64):
+            bounds = (_INT64_MIN, _INT64_MAX)
+        else:
+            bounds = (0, (1 << (8 * dtype.itemsize)) - 1)
+        return dtype.name, (int,), bounds
+    return None
+
+
+def _type_error(name, value, label) -> ServingError:
+    return errors.invalid_argument(f"input '{clip(name, 100)}': JSON Value: {_snippet(value)} Type: "
+                                   f"{_json_type(value)} is not of expected type: {label}")
+
+
+def _check_values(name: str, value, dtype) -> None:
+    """Every value (at any depth of lists) of input `name` has a JSON type its dtype takes.
+
+    Level by level: per level one C-speed pass for the types (and min / max for integer ranges)."""
+    rule = _value_rule(dtype)
+    if rule is None:
+        return
+    label, allowed, bounds = rule
+    allowed = set(allowed)
+    level = [value]
+    while level:
+        types = set(map(type, level))
+        bad = types - allowed - {list}
+        if bad:
+            raise _type_error(name, next(x for x in level if type(x) in bad), label)
+        if bounds is not None and int in types:
+            numbers = level if list not in types else [x for x in level if type(x) is int]
+            low, high = bounds
+            for x in (min(numbers), max(numbers)):
+                if not low <= x <= high:
+                    raise _type_error(name, x, label)
+        if list not in types:
+            return
+        level = _next_level(level, types)
+
+
+def check_input_types(raw: dict, signature) -> None:
+    """Check the values of parsed inputs (`parse_predict_body`) against `signature`'s input dtypes.
+
+    INVALID_ARGUMENT in TF Serving's words ("JSON Value: "a" Type: String is not of expected type:
+    float") for the first value of a wrong type; inputs the signature does not know are left to the
+    adapters (which name them)."""
+    specs = signature.inputs
+
+    def check(name, value):
+        spec = specs.get(name)
+        if spec is not None:
+            _check_values(name, value, spec.dtype)
+
+    for name, value in raw.items():
+        if name:
+            check(name, value)
+            continue
+        if isinstance(value, dict):
+            value = [value]
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):  # graphs
+            for graph in value:
+                for key, item in graph.items():
+                    check(str(key), item)
+            continue
+        try:
+            main = _main_input(signature)
+        except ValueError:
+            continue  # the adapters say which inputs it takes
+        check(main, value)
+
+
+_NUMPY_TEXT = re.compile(r"\bnp\.\w+\((.*?)\)")
+_RAGGED = re.compile(r"inhomogeneous shape after (\d+) dimensions?\. The detected shape was (\([^)]*\))")
+
+
+def _plain(exc: BaseException) -> str:
+    """An exception raised while converting a request's values, as a message for the client."""
+    if isinstance(exc, RecursionError):
+        return f"the request is nested too deeply (at most {MAX_JSON_DEPTH} levels)"
+    ragged = _RAGGED.search(str(exc))
+    if ragged:
+        return (f"the lists of an input do not form a tensor: lists of different lengths (or lists beside "
+                f"numbers) after {ragged[1]} dimension(s), whose shape is {ragged[2]}")
+    text = _NUMPY_TEXT.sub(r"\1", str(exc)).replace("Python int", "integer").replace("C long", "64-bit integer")
+    if isinstance(exc, OverflowError):
+        return f"a number in the request is out of range ({text})"
+    return text or "the request's values cannot be converted"
+
+
+@contextlib.contextmanager
+def _client_input(where: str = ""):
+    """Errors raised while turning the request body into tensors are the client's: INVALID_ARGUMENT."""
+    try:
+        yield
+    except ServingError:
+        raise
+    except (ValueError, TypeError, OverflowError, RecursionError, LookupError, UnicodeError) as exc:
+        log.debug("bad REST input: %s", clip(exc))
+        raise errors.invalid_argument(f"{where}{_plain(exc)}") from None
+
+
 def to_arrays(raw: dict, signature) -> dict:
     """Parsed inputs -> {name: numpy array} through the input adapters (bare "" values: the main input)."""
-    try:
+    with _client_input():
         if set(raw) == {""}:
             return adapt_inputs(raw[""], signature)
         return adapt_inputs(raw, signature)
-    except ServingError:
-        raise
-    except (ValueError, TypeError) as exc:
-        raise errors.invalid_argument(str(exc)) from None
 
 
 def _jsonable(name: str, array: np.ndarray):
@@ -197,34 +456,55 @@ def format_predict_outputs(outputs: dict, fmt: str) -> dict:
     return {"predictions": [{name: columns[name][i] for name in columns} for i in range(rows)]}
 
 
-def _feature_value(name, value, dtypes: dict):
+
+def _feature(name: str, value, dtype) -> feature_pb2.Feature:
+    """One JSON feature (a value or a flat list of values) -> tf.train.Feature, with TF Serving's checks."""
     value = _unb64(value)
-    dtype = dtypes.get(name)
-    if isinstance(value, (bytes, str)):
-        return value
-    array = np.asarray(value)
-    if array.dtype == object or array.dtype.kind in "SU":
-        return [v if isinstance(v, bytes) else str(v).encode() for v in np.reshape(array, -1).tolist()]
-    if dtype is not None and dtype.kind == "f":
-        return array.astype(np.float32)
-    if dtype is not None and dtype.kind in "iub":
-        if array.dtype.kind == "f":
-            raise errors.invalid_argument(f"feature '{name}' takes integers, got floating point values")
-        return array.astype(np.int64)
-    return array
+    items = value if isinstance(value, list) else [value]
+    types = set(map(type, items))
+    for kind, label in ((list, "Array"), (type(None), "Null"), (dict, "Object")):
+        if kind in types:
+            raise errors.invalid_argument(f"Feature: {clip(name, 100)} has element with unexpected JSON type: {label}")
+    if not items:
+        return feature_pb2.Feature()
+    if types <= {str, bytes}:
+        return feature_pb2.Feature(bytes_list=feature_pb2.BytesList(
+            value=[v if isinstance(v, bytes) else v.encode("utf-8") for v in items]))
+    if not types <= {int, float, bool}:
+        expected = "bytes" if type(items[0]) in (str, bytes) else "a number"
+        raise errors.invalid_argument(f"Unexpected element type in feature: {clip(name, 100)} expecting type: "
+                                      f"{expected} (its values mix strings and numbers)")
+    wants_float = dtype is not None and (dtype.kind == "f" or dtype.name == "bfloat16")
+    wants_int = dtype is not None and dtype.kind in "iub"
+    if float in types:
+        if wants_int:
+            raise errors.invalid_argument(f"feature '{clip(name, 100)}' takes integers, got floating point values")
+        return feature_pb2.Feature(float_list=feature_pb2.FloatList(value=[float(v) for v in items]))
+    if wants_float:
+        return feature_pb2.Feature(float_list=feature_pb2.FloatList(value=[float(v) for v in items]))
+    low, high = min(items), max(items)
+    if _INT64_MAX < high <= _UINT64_MAX:
+        raise errors.invalid_argument(f"Feature: {clip(name, 100)} has uint64 element. Only int64 is supported.")
+    if high > _INT64_MAX or low < _INT64_MIN:
+        raise errors.invalid_argument(f"Feature: {clip(name, 100)} has an integer beyond int64: "
+                                      f"{_snippet(high if high > _INT64_MAX else low)}")
+    return feature_pb2.Feature(int64_list=feature_pb2.Int64List(value=[int(v) for v in items]))
 
 
 def parse_examples(body: dict, signatures: dict | None = None):
     """A classify / regress JSON body -> tensorflow.serving.Input (with context when given).
 
     Feature types follow the model's serving_default input of the same name when there is one
-    (float_list for float inputs, int64_list for integer inputs); otherwise ints give int64_list,
-    floats float_list, strings and {"b64"} bytes_list.
+    (float_list for float inputs, int64_list for integer inputs); otherwise ints (and booleans) give
+    int64_list, floats float_list, strings and {"b64"} bytes_list. A feature is a value or a flat
+    list of values of one kind; null, nested lists and objects other than {"b64"} are refused.
     """
     from tensorflow_serving.apis import input_pb2
 
-    if not isinstance(body, dict) or "examples" not in body:
-        raise errors.invalid_argument("Missing 'examples' key")
+    if not isinstance(body, dict):
+        raise errors.invalid_argument(f"JSON Value: {_snippet(body)} Is not object")
+    if "examples" not in body:
+        raise errors.invalid_argument("Missing 'examples' key (expected {\"examples\": [{feature: value}, ...]})")
     examples = body["examples"]
     if not isinstance(examples, list) or not examples:
         raise errors.invalid_argument("'examples' must be a non-empty JSON list")
@@ -235,11 +515,12 @@ def parse_examples(body: dict, signatures: dict | None = None):
 
     def example(features, where):
         if not isinstance(features, dict):
-            raise errors.invalid_argument(f"{where} must be a JSON object of features")
-        try:
-            return make_example({k: _feature_value(k, v, dtypes) for k, v in features.items()})
-        except (ValueError, TypeError) as exc:
-            raise errors.invalid_argument(f"{where}: {exc}") from None
+            raise errors.invalid_argument(f"{where} must be a JSON object of features, got JSON {_json_type(features)}")
+        with _client_input(f"{where}: "):
+            proto = example_pb2.Example()
+            for key, value in features.items():
+                proto.features.feature[key].CopyFrom(_feature(key, value, dtypes.get(key)))
+            return proto
 
     protos = [example(e, f"example {i}") for i, e in enumerate(examples)]
     result = input_pb2.Input()
@@ -267,13 +548,33 @@ def metadata_to_json(response: get_model_metadata_pb2.GetModelMetadataResponse) 
     }
 
 
+
 # ------------------------------------------------------------------------------------------------
 # Request handling
 # ------------------------------------------------------------------------------------------------
 
+_VERSION = re.compile(r"-?[0-9]{1,19}")
+
+
+def _error_body(message: str) -> bytes:
+    return json.dumps({"error": clip(message, MAX_MESSAGE)}).encode()
+
+
+def _signature_name(body) -> str | None:
+    """The body's "signature_name" (None when absent or empty); INVALID_ARGUMENT unless a string."""
+    if not isinstance(body, dict) or "signature_name" not in body:
+        return None
+    name = body["signature_name"]
+    if not isinstance(name, str):
+        raise errors.invalid_argument(f"JSON Value: {_snippet(name)} not formatted correctly. 'signature_name' key "
+                                      f"must be a string value.")
+    return name or None
+
 
 class RestApi:
-    """Routes one HTTP request to the backend; returns (HTTP status, body bytes, content type)."""
+    """Routes one HTTP request to the backend; returns (HTTP status, body bytes, content type).
+
+    `handle` never raises: bad requests answer 4xx, a bug answers 500 (logged with its traceback)."""
 
     def __init__(self, backend, metrics=None, auth=None, timeout: float = 30.0,
                  monitoring_path: str | None = "/monitoring/prometheus/metrics"):
@@ -284,25 +585,25 @@ class RestApi:
         self.monitoring_path = monitoring_path
 
     def handle(self, method: str, path: str, headers, body: bytes):
-        path = path.split("?", 1)[0]
-        if self.monitoring_path and path == self.monitoring_path and method == "GET" and self.metrics is not None:
-            from serving.metrics import CONTENT_TYPE
-
-            return 200, self.metrics.render().encode(), CONTENT_TYPE
+        path = str(path).split("?", 1)[0]
         start = time.perf_counter()
         api, model, version, code = "rest", "", None, grpc.StatusCode.OK
         try:
+            if self.monitoring_path and path == self.monitoring_path and method == "GET" and self.metrics is not None:
+                from serving.metrics import CONTENT_TYPE
+
+                return 200, self.metrics.render().encode(), CONTENT_TYPE
             if self.auth is not None:
                 self.auth.check_http(headers)
             match = ROUTE.match(path)
             if match is None or (method == "POST") != bool(match["verb"]) or method not in ("GET", "POST"):
-                raise errors.invalid_argument(f"Malformed request: {method} {path}")
+                raise errors.invalid_argument(f"Malformed request: {clip(method, 20)} {clip(path, 200)}")
             model = match["name"]
             spec = self._spec(match)
             deadline = time.monotonic() + self.timeout if self.timeout else None
             if match["verb"]:
                 api = match["verb"]
-                payload = self._json(body)
+                payload = parse_json(body)
                 result, version = getattr(self, "_" + api)(spec, payload, deadline)
             elif match["metadata"]:
                 api = "get_model_metadata"
@@ -318,21 +619,28 @@ class RestApi:
             return 200, json.dumps(result).encode(), "application/json"
         except ServingError as exc:
             code = exc.code
-            return HTTP_STATUS.get(exc.code, 500), json.dumps({"error": exc.message}).encode(), "application/json"
-        except Exception as exc:  # noqa: BLE001 - a bug answers 500, the server goes on
+            return HTTP_STATUS.get(exc.code, 500), _error_body(exc.message), "application/json"
+        except Exception:  # noqa: BLE001 - a bug answers 500 (no details to the client), the server goes on
             code = grpc.StatusCode.INTERNAL
-            log.exception("REST %s %s failed", method, path)
-            return 500, json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode(), "application/json"
+            log.exception("REST %s %s failed", clip(method, 20), clip(path, 200))
+            return 500, _error_body(INTERNAL_ERROR), "application/json"
         finally:
             if self.metrics is not None and api != "rest":
-                self.metrics.record_request(model, version, api, "REST", code, time.perf_counter() - start)
+                try:
+                    self.metrics.record_request(self._metric_model(model, code), version, api, "REST", code,
+                                                time.perf_counter() - start)
+                except Exception:  # noqa: BLE001
+                    log.exception("recording REST metrics failed")
 
-    @staticmethod
-    def _json(body: bytes):
+    def _metric_model(self, model: str, code) -> str:
+        """The model label of a request's metrics: "" for a model that is not served, so requests to
+        made-up names cannot add series to the metrics without end."""
+        if code == grpc.StatusCode.OK:
+            return model
         try:
-            return json.loads(body.decode("utf-8") if body else "")
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise errors.invalid_argument(f"JSON Parse error: {exc}") from None
+            return model if model in self.backend.model_names() else ""
+        except Exception:  # noqa: BLE001 - e.g. an unreachable upstream
+            return ""
 
     @staticmethod
     def _spec(match):
@@ -340,10 +648,10 @@ class RestApi:
 
         spec = model_pb2.ModelSpec(name=match["name"])
         if match["version"] is not None:
-            try:
-                spec.version.value = int(match["version"])
-            except ValueError:
-                raise errors.invalid_argument(f"Failed to convert version: {match['version']} to numeric.") from None
+            text = match["version"]
+            if not _VERSION.fullmatch(text) or not _INT64_MIN <= int(text) <= _INT64_MAX:
+                raise errors.invalid_argument(f"Failed to convert version: {clip(text, 60)} to numeric.")
+            spec.version.value = int(text)
         if match["label"] is not None:
             spec.version_label = match["label"]
         return spec
@@ -356,39 +664,48 @@ class RestApi:
     def _predict(self, spec, body, deadline):
         from serving.client import pick_signature
 
+        # TF Serving's order: the JSON document and its signature_name, then the model, then the tensors
+        if not isinstance(body, dict):
+            raise errors.invalid_argument(f"JSON Value: {_snippet(body)} Is not object; expected an object with "
+                                          f"'instances' or 'inputs'")
+        requested = _signature_name(body)
         signatures = self._signatures(spec)
-        raw, fmt = parse_predict_body(body, None)
-        requested = body.get("signature_name") or None
-        try:
+        with _client_input():
+            raw, fmt = parse_predict_body(body, None)
             signature_name = pick_signature(signatures, raw[""] if set(raw) == {""} else raw, requested=requested)
-        except ValueError as exc:
-            raise errors.invalid_argument(str(exc)) from None
         if signature_name not in signatures:
-            raise errors.failed_precondition(f"Serving signature key \"{signature_name}\" not found.")
-        arrays = to_arrays(raw, signatures[signature_name])
-        request = predict_pb2.PredictRequest()
-        request.model_spec.CopyFrom(spec)
-        request.model_spec.signature_name = signature_name
-        for name, array in arrays.items():
-            request.inputs[name].CopyFrom(to_tensor_proto(array, as_content=True))
+            raise errors.failed_precondition(f"Serving signature key \"{clip(signature_name, 100)}\" not found.")
+        signature = signatures[signature_name]
+        with _client_input():
+            check_input_types(raw, signature)
+            arrays = to_arrays(raw, signature)
+            request = predict_pb2.PredictRequest()
+            request.model_spec.CopyFrom(spec)
+            request.model_spec.signature_name = signature_name
+            for name, array in arrays.items():
+                request.inputs[name].CopyFrom(to_tensor_proto(array, as_content=True))
         response = self.backend.predict(request, deadline)
         outputs = {name: to_ndarray(t) for name, t in response.outputs.items()}
         return format_predict_outputs(outputs, fmt), response.model_spec.version.value
 
-    def _classify(self, spec, body, deadline):
-        request = classification_pb2.ClassificationRequest()
+    def _examples_request(self, request, spec, body):
+        if not isinstance(body, dict):
+            raise errors.invalid_argument(f"JSON Value: {_snippet(body)} Is not object")
         request.model_spec.CopyFrom(spec)
-        request.model_spec.signature_name = body.get("signature_name", "") if isinstance(body, dict) else ""
-        request.input.CopyFrom(parse_examples(body, self._signatures_or_none(spec)))
+        request.model_spec.signature_name = _signature_name(body) or ""
+        signatures = self._signatures_or_none(spec)
+        with _client_input():
+            request.input.CopyFrom(parse_examples(body, signatures))
+        return request
+
+    def _classify(self, spec, body, deadline):
+        request = self._examples_request(classification_pb2.ClassificationRequest(), spec, body)
         response = self.backend.classify(request, deadline)
         results = [[[c.label, c.score] for c in cl.classes] for cl in response.result.classifications]
         return {"results": results}, response.model_spec.version.value
 
     def _regress(self, spec, body, deadline):
-        request = regression_pb2.RegressionRequest()
-        request.model_spec.CopyFrom(spec)
-        request.model_spec.signature_name = body.get("signature_name", "") if isinstance(body, dict) else ""
-        request.input.CopyFrom(parse_examples(body, self._signatures_or_none(spec)))
+        request = self._examples_request(regression_pb2.RegressionRequest(), spec, body)
         response = self.backend.regress(request, deadline)
         return {"results": [r.value for r in response.result.regressions]}, response.model_spec.version.value
 
@@ -399,55 +716,18 @@ class RestApi:
             return None  # the call itself reports the missing model
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "zoo-serving"
-    api: RestApi = None  # set per server
-    max_body_size = 64 << 20
-
-    def _serve(self, method):
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > self.max_body_size:
-            body = json.dumps({"error": f"Request body of {length} bytes exceeds the limit of {self.max_body_size}"})
-            self._send(413, body.encode(), "application/json")
-            self.close_connection = True
-            return
-        body = self.rfile.read(length) if length else b""
-        status, payload, content_type = self.api.handle(method, self.path, self.headers, body)
-        self._send(status, payload, content_type)
-
-    def _send(self, status, payload, content_type):
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def do_GET(self):
-        self._serve("GET")
-
-    def do_POST(self):
-        self._serve("POST")
-
-    def log_message(self, fmt, *args):
-        log.debug("REST %s - %s", self.address_string(), fmt % args)
-
-
-class _ThreadingServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    block_on_close = False
-
-
 class RestServer:
-    """The REST API on `host:port` (0: a free port, see `.port`), HTTPS when `tls=(cert, key, ca)`."""
+    """The REST API on `host:port` (0: a free port, see `.port`), HTTPS when `tls=(cert, key, ca)`.
+
+    `limits`: serving.http_transport.HttpLimits (timeouts, the connection bound); None: DEFAULT_LIMITS.
+    `max_body_size`: the largest request body in bytes (413 beyond)."""
 
     def __init__(self, backend, host: str = "0.0.0.0", port: int = 8501, metrics=None, auth=None,
                  timeout: float = 30.0, monitoring_path: str | None = "/monitoring/prometheus/metrics",
-                 tls=None, max_body_size: int = 64 << 20):
-        api = RestApi(backend, metrics, auth, timeout, monitoring_path)
-        handler = type("Handler", (_Handler,), {"api": api, "max_body_size": max_body_size})
-        self._httpd = _ThreadingServer((host, port), handler)
+                 tls=None, max_body_size: int = 64 << 20, limits: HttpLimits | None = None):
+        self.api = RestApi(backend, metrics, auth, timeout, monitoring_path)
+        self.limits = limits if limits is not None else DEFAULT_LIMITS
+        context = None
         if tls:
             cert, key, ca = tls
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -455,15 +735,16 @@ class RestServer:
             if ca:
                 context.load_verify_locations(ca)
                 context.verify_mode = ssl.CERT_REQUIRED
-            self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
-        self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="rest", daemon=True)
+        self._httpd = HttpServer((host, port), self.api.handle, self.limits, max_body_size, context)
+        self.port = self._httpd.port
 
     def start(self) -> "RestServer":
-        self._thread.start()
+        self._httpd.start()
         return self
 
+    def open_connections(self) -> int:
+        """Connections being served now (each has a thread)."""
+        return self._httpd.open_connections()
+
     def stop(self, grace: float = 5.0):
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(grace)
+        self._httpd.stop(grace)

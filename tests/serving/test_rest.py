@@ -12,7 +12,8 @@ import requests
 from serving.auth import TokenAuth
 from serving.client import Signature, TensorSpec
 from serving.grpc_server import serve
-from serving.rest import format_predict_outputs, parse_examples, parse_predict_body
+from serving.rest import (MAX_JSON_DEPTH, check_input_types, format_predict_outputs, parse_examples, parse_json,
+                          parse_predict_body)
 from serving.errors import ServingError
 
 from servers import NAMES, build_models, export_models, make_certificate, running
@@ -195,6 +196,52 @@ def test_parse_predict_body_formats():
     with pytest.raises(ServingError) as info:
         parse_predict_body({"instances": []}, SIG)
     assert info.value.code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def _invalid(fn, *args) -> str:
+    with pytest.raises(ServingError) as info:
+        fn(*args)
+    assert info.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    return info.value.message
+
+
+def test_parse_json_limits():
+    nested = lambda depth: ("[" * depth + "]" * depth).encode()  # noqa: E731
+    assert parse_json(nested(MAX_JSON_DEPTH)) == json.loads(nested(MAX_JSON_DEPTH))
+    for depth in (MAX_JSON_DEPTH + 1, 500, 100000):
+        assert "nested deeper than" in _invalid(parse_json, b'{"instances": ' + nested(depth) + b"}")
+    assert "Number too big" in _invalid(parse_json, b"[" + b"9" * 5000 + b"]")
+    assert parse_json(b"[" + b"9" * 400 + b"]") == [int("9" * 400)]  # refused where a dtype meets it
+    assert parse_json(b'{"x": NaN}')["x"] != parse_json(b'{"x": NaN}')["x"]  # NaN / Infinity, as TF Serving
+    assert "The document is empty" in _invalid(parse_json, b"")
+    assert "not UTF-8" in _invalid(parse_json, b'"\xff"')
+    assert "Unterminated string starting at offset: 0" in _invalid(parse_json, b'"abc')
+
+
+def test_check_input_types_as_tf_serving():
+    spec = lambda dtype: Signature("s", "tensorflow/serving/predict", {"x": TensorSpec("x", np.dtype(dtype), (None,))}, {})  # noqa: E731
+    check_input_types({"x": [[1, 2.5], [3, 4]]}, spec(np.float32))
+    check_input_types({"": [[True, False]]}, spec(np.bool_))
+    check_input_types({"": [b"\x00", "text"]}, spec(object))
+    check_input_types({"x": [[1, 2], [-(1 << 63), (1 << 63) - 1]]}, spec(np.int64))
+    assert _invalid(check_input_types, {"x": [[1.0], ["a"]]}, spec(np.float32)) == \
+        "input 'x': JSON Value: \"a\" Type: String is not of expected type: float32"
+    assert "Type: Null" in _invalid(check_input_types, {"": [None]}, spec(np.float32))
+    assert "Type: True is not of expected type: float32" in _invalid(check_input_types, {"x": [True]}, spec(np.float32))
+    assert "Type: Number is not of expected type: string" in _invalid(check_input_types, {"x": [-(10 ** 30)]}, spec(object))
+    assert "Type: Object is not of expected type: int32" in _invalid(check_input_types, {"x": [{"a": 1}]}, spec(np.int32))
+    assert "1.5 Type: Number is not of expected type: int64" in _invalid(check_input_types, {"x": [1, 1.5]}, spec(np.int64))
+    assert "Type: Number is not of expected type: int64" in _invalid(check_input_types, {"x": [[1 << 63]]}, spec(np.int64))
+    check_input_types({"x": [300]}, spec(np.uint8))  # small integer types take any int32 (then wrap), as TF Serving
+    assert "Type: Number is not of expected type: uint8" in _invalid(check_input_types, {"x": [1 << 31]}, spec(np.uint8))
+
+
+def test_bad_bodies_name_what_is_wrong():
+    assert "mixes named (objects) and unnamed" in _invalid(parse_predict_body, {"instances": [1, {"a": 1}]}, SIG)
+    assert "not formatted correctly for base64" in _invalid(parse_predict_body, {"instances": [{"b64": None}]}, SIG)
+    assert "Is not object" in _invalid(parse_predict_body, [1], SIG)
+    assert "unexpected JSON type: Null" in _invalid(parse_examples, {"examples": [{"x": None}]})
+    assert "Only int64 is supported" in _invalid(parse_examples, {"examples": [{"x": [(1 << 64) - 1]}]})
 
 
 def test_format_predict_outputs_as_tf_serving():
