@@ -3,6 +3,9 @@
 A client sends `authorization: Bearer <token>` (gRPC metadata, or the HTTP `Authorization` header);
 a request without a valid token fails with UNAUTHENTICATED (HTTP 401) and the server goes on serving.
 The gRPC health service stays open so load balancers and orchestrators can probe without a token.
+The Prometheus metrics on the REST port need the token too (they name every model and its traffic;
+Prometheus sends one with `authorization: {type: Bearer, credentials: ...}` in its scrape config).
+The scheme is matched case-insensitively ("bearer" too), as RFC 6750 allows.
 
     auth = TokenAuth(["s3cret"])              # or TokenAuth.from_flags(token, token_file)
     auth.check("Bearer s3cret") -> bool       # constant-time comparison

@@ -226,10 +226,6 @@ def build_server(args):
     from serving.grpc_server import parse_channel_arguments
 
     _warn_no_effect(args)
-    from serving import rest
-
-    # Server does not take REST limits (yet): they become the defaults its RestServer is created with.
-    rest.set_default_limits(rest_limits(args))
     auth = TokenAuth.from_flags(args.token, args.token_file)
     metrics = ServingMetrics()
     common = dict(
@@ -238,6 +234,7 @@ def build_server(args):
         max_message_size=args.max_message_size, max_threads=args.grpc_max_threads,
         rest_api_timeout_in_ms=args.rest_api_timeout_in_ms, monitoring_path=_monitoring_path(args),
         socket_path=args.grpc_socket_path or None, channel_arguments=parse_channel_arguments(args.grpc_channel_arguments),
+        rest_api_limits=rest_limits(args),
     )
     if args.upstream:
         if args.models_dir or args.model_base_path or args.model_config_file:

@@ -178,6 +178,7 @@ class Server:
         max_message_size: gRPC send / receive limit in bytes (bigger requests: RESOURCE_EXHAUSTED).
         max_threads: gRPC worker threads (a batch forms from the requests waiting in them).
         rest_api_timeout_in_ms: deadline of REST requests.
+        rest_api_limits: serving.http_transport.HttpLimits of the REST port (None: its defaults).
         manager: when given, health statuses follow its models (set by `serve`).
     """
 
@@ -186,7 +187,7 @@ class Server:
                  tls_key: str | None = None, tls_client_ca: str | None = None, max_message_size: int = 64 << 20,
                  max_threads: int = 64, rest_api_timeout_in_ms: int = 30000,
                  monitoring_path: str | None = "/monitoring/prometheus/metrics", manager=None, on_stop=(),
-                 socket_path: str | None = None, channel_arguments: dict | None = None):
+                 socket_path: str | None = None, channel_arguments: dict | None = None, rest_api_limits=None):
         from serving.auth import AuthInterceptor, TokenAuth
 
         self.backend = backend
@@ -200,6 +201,7 @@ class Server:
         self.max_message_size = int(max_message_size)
         self.rest_api_port = rest_api_port
         self.rest_api_timeout = rest_api_timeout_in_ms / 1000.0
+        self.rest_api_limits = rest_api_limits
         self.monitoring_path = monitoring_path
         self.manager = manager
         self._on_stop = list(on_stop)
@@ -297,7 +299,7 @@ class Server:
             self._rest = RestServer(
                 self.backend, host=self.host, port=self.rest_api_port, metrics=self.metrics, auth=self.auth,
                 timeout=self.rest_api_timeout, monitoring_path=self.monitoring_path,
-                tls=self.tls, max_body_size=self.max_message_size,
+                tls=self.tls, max_body_size=self.max_message_size, limits=self.rest_api_limits,
             ).start()
             self.rest_port = self._rest.port
         log.info("serving gRPC on %s:%s%s", self.host, self.port,

@@ -35,8 +35,8 @@ traceback) in the server log.
     rest.port; rest.open_connections(); rest.stop()
 
 The transport (timeouts, the connection bound, TLS handshakes per connection, strict Content-Length)
-is serving.http_transport; `limits=None` takes DEFAULT_LIMITS, which `set_default_limits` replaces
-(the command line does, with its --rest_api_*_timeout_seconds / --rest_api_max_connections flags).
+is serving.http_transport; `limits=None` takes HttpLimits()'s defaults (the command line passes its
+--rest_api_*_timeout_seconds / --rest_api_max_connections flags through Server(rest_api_limits=...)).
 
 The codec functions (`parse_json`, `parse_predict_body`, `check_input_types`, `format_predict_outputs`,
 `parse_examples`, `status_to_json`, `metadata_to_json`) are plain functions, tested without a server.
@@ -72,7 +72,7 @@ from serving.errors import ServingError
 from serving.http_transport import INTERNAL_ERROR, MAX_MESSAGE, HttpLimits, HttpServer, clip
 from serving.tensor_codec import to_ndarray, to_tensor_proto
 
-__all__ = ["RestServer", "RestApi", "HttpLimits", "DEFAULT_LIMITS", "set_default_limits", "parse_json",
+__all__ = ["RestServer", "RestApi", "HttpLimits", "parse_json",
            "parse_predict_body", "check_input_types", "format_predict_outputs", "parse_examples",
            "status_to_json", "metadata_to_json", "MAX_JSON_DEPTH"]
 
@@ -103,18 +103,6 @@ ROUTE = re.compile(
     r"(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
     r"(?:(?P<metadata>/metadata)|:(?P<verb>predict|classify|regress))?/?$"
 )
-
-
-DEFAULT_LIMITS = HttpLimits()
-
-
-def set_default_limits(limits: HttpLimits) -> HttpLimits:
-    """Make `limits` the transport limits of RestServers created with `limits=None`; returns the old ones."""
-    global DEFAULT_LIMITS
-    if not isinstance(limits, HttpLimits):
-        raise TypeError(f"expected HttpLimits, got {type(limits).__name__}")
-    previous, DEFAULT_LIMITS = DEFAULT_LIMITS, limits
-    return previous
 
 
 # ------------------------------------------------------------------------------------------------
@@ -589,12 +577,12 @@ class RestApi:
         start = time.perf_counter()
         api, model, version, code = "rest", "", None, grpc.StatusCode.OK
         try:
+            if self.auth is not None:  # the metrics too: they name the models and their traffic
+                self.auth.check_http(headers)
             if self.monitoring_path and path == self.monitoring_path and method == "GET" and self.metrics is not None:
                 from serving.metrics import CONTENT_TYPE
 
                 return 200, self.metrics.render().encode(), CONTENT_TYPE
-            if self.auth is not None:
-                self.auth.check_http(headers)
             match = ROUTE.match(path)
             if match is None or (method == "POST") != bool(match["verb"]) or method not in ("GET", "POST"):
                 raise errors.invalid_argument(f"Malformed request: {clip(method, 20)} {clip(path, 200)}")
@@ -627,20 +615,11 @@ class RestApi:
         finally:
             if self.metrics is not None and api != "rest":
                 try:
-                    self.metrics.record_request(self._metric_model(model, code), version, api, "REST", code,
+                    # a model that is not served is counted as "unknown" (ServingMetrics.set_known_models)
+                    self.metrics.record_request(model, version, api, "REST", code,
                                                 time.perf_counter() - start)
                 except Exception:  # noqa: BLE001
                     log.exception("recording REST metrics failed")
-
-    def _metric_model(self, model: str, code) -> str:
-        """The model label of a request's metrics: "" for a model that is not served, so requests to
-        made-up names cannot add series to the metrics without end."""
-        if code == grpc.StatusCode.OK:
-            return model
-        try:
-            return model if model in self.backend.model_names() else ""
-        except Exception:  # noqa: BLE001 - e.g. an unreachable upstream
-            return ""
 
     @staticmethod
     def _spec(match):
@@ -719,14 +698,14 @@ class RestApi:
 class RestServer:
     """The REST API on `host:port` (0: a free port, see `.port`), HTTPS when `tls=(cert, key, ca)`.
 
-    `limits`: serving.http_transport.HttpLimits (timeouts, the connection bound); None: DEFAULT_LIMITS.
+    `limits`: serving.http_transport.HttpLimits (timeouts, the connection bound); None: its defaults.
     `max_body_size`: the largest request body in bytes (413 beyond)."""
 
     def __init__(self, backend, host: str = "0.0.0.0", port: int = 8501, metrics=None, auth=None,
                  timeout: float = 30.0, monitoring_path: str | None = "/monitoring/prometheus/metrics",
                  tls=None, max_body_size: int = 64 << 20, limits: HttpLimits | None = None):
         self.api = RestApi(backend, metrics, auth, timeout, monitoring_path)
-        self.limits = limits if limits is not None else DEFAULT_LIMITS
+        self.limits = limits if limits is not None else HttpLimits()
         context = None
         if tls:
             cert, key, ca = tls

@@ -144,7 +144,9 @@ def test_auth_and_metrics_at_the_gateway(gateway):
             stub.Predict(request, timeout=30)
         assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
         stub.Predict(request, timeout=30, metadata=AUTH)
-    text = requests.get(f"http://127.0.0.1:{gateway.rest_port}/monitoring/prometheus/metrics", timeout=30).text
+    metrics = f"http://127.0.0.1:{gateway.rest_port}/monitoring/prometheus/metrics"
+    assert requests.get(metrics, timeout=30).status_code == 401  # the metrics are behind the token too
+    text = requests.get(metrics, headers={"Authorization": dict(AUTH)["authorization"]}, timeout=30).text
     assert ':tensorflow:serving:request_count{model_name="image",version="1",API="predict",entrypoint="GRPC",' \
            'status="OK"}' in text
 

@@ -166,6 +166,11 @@ def test_token_auth_over_http(models):
         assert requests.get(url, timeout=30).status_code == 401
         assert requests.get(url, headers={"Authorization": "Bearer nope"}, timeout=30).status_code == 401
         assert requests.get(url, headers={"Authorization": "Bearer tok"}, timeout=30).status_code == 200
+        # RFC 6750: the scheme is case-insensitive
+        assert requests.get(url, headers={"Authorization": "bearer  tok"}, timeout=30).status_code == 200
+        metrics = f"http://127.0.0.1:{server.rest_port}/monitoring/prometheus/metrics"  # names models: behind the token
+        assert requests.get(metrics, timeout=30).status_code == 401
+        assert "# TYPE" in requests.get(metrics, headers={"Authorization": "Bearer tok"}, timeout=30).text
     finally:
         server.stop(grace=1)
 

@@ -25,7 +25,7 @@ import requests
 from serving.cli import make_parser, rest_limits
 from serving.grpc_server import Server
 from serving.http_transport import INTERNAL_ERROR, MAX_MESSAGE, HttpLimits
-from serving.rest import RestApi, RestServer, set_default_limits
+from serving.rest import RestApi, RestServer
 
 from servers import NAMES, build_models, export_models, make_certificate, running
 
@@ -317,12 +317,8 @@ def test_rest_flags_set_the_transport_limits(server):
     assert limits == HttpLimits(read_timeout=5, header_timeout=2, idle_timeout=1, max_connections=7)
     with pytest.raises(ValueError, match="idle_timeout must be a positive"):
         rest_limits(make_parser().parse_args(["--rest_api_idle_timeout_seconds=0"]))
-    # what the command line does: the limits become the defaults of the RestServer that Server.start creates
-    previous = set_default_limits(limits)
-    try:
-        grpc_and_rest = Server(server.backend, host="127.0.0.1", port=0, rest_api_port=0).start()
-    finally:
-        set_default_limits(previous)
+    # what the command line does: the limits go to the RestServer that Server.start creates
+    grpc_and_rest = Server(server.backend, host="127.0.0.1", port=0, rest_api_port=0, rest_api_limits=limits).start()
     try:
         with socket.create_connection(("127.0.0.1", grpc_and_rest.rest_port), timeout=WAIT) as sock:
             sock.sendall(request_bytes("GET", "/v1/models/image"))
