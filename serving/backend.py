@@ -142,7 +142,8 @@ class ModelServer:
             servable.validate(signature_name, inputs)  # errors name this request's own shapes
             return self.batcher.run(
                 (id(servable), signature.name, output_filter),
-                lambda batch: servable.run(signature.name, batch, output_filter=output_filter),
+                lambda batch, batch_deadline: servable.run(signature.name, batch, output_filter=output_filter,
+                                                           deadline=batch_deadline),
                 inputs, deadline, labels=(servable.name, servable.version, signature.name),
             )
 

@@ -11,7 +11,7 @@ runs the model once and splits every output back along axis 0 to its task.
     batcher = Batcher(options)                 # options: serving.config.BatchingOptions (or any
                                                # object with the same attributes)
     outputs = batcher.run(key, fn, inputs, deadline=time.monotonic() + 5)
-        # key: hashable, e.g. (id(servable), signature, output_filter); fn(dict[str, array [B, ...]])
+        # key: hashable, e.g. (id(servable), signature, output_filter); fn(dict[str, array [B, ...]], deadline)
         # -> dict[str, array [B, ...]]; inputs: dict[str, array [n, ...]]; returns the task's outputs
         # [n, ...]. Blocks until done; raises what fn raised, or ServingError.
     future = batcher.submit(key, fn, inputs, deadline=None)    # the same, as a concurrent Future
@@ -255,7 +255,9 @@ class Batcher:
                     self.on_batch(labels, padded, now - min(t.enqueued for t in live))
                 except Exception:  # noqa: BLE001 - metrics never fail a batch
                     log.exception("batch metrics callback failed")
-            outputs = fn(batch)
+            # the batch runs until its last task's deadline (None when one of them has none)
+            deadlines = [t.deadline for t in live]
+            outputs = fn(batch, None if None in deadlines else max(deadlines))
             offset = 0
             results = [{} for _ in live]
             for name, value in outputs.items():

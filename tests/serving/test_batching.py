@@ -26,7 +26,7 @@ class Model:
         self.sizes, self.delay = [], delay
         self.lock = threading.Lock()
 
-    def __call__(self, batch):
+    def __call__(self, batch, deadline=None):
         with self.lock:
             self.sizes.append(len(batch["x"]))
         time.sleep(self.delay)
@@ -110,7 +110,7 @@ def test_timeout_closes_a_partial_batch():
 def test_model_error_fails_every_task_of_the_batch_and_the_batcher_goes_on():
     batcher = Batcher(options())
 
-    def broken(batch):
+    def broken(batch, deadline=None):
         raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, "bad input")
 
     with pytest.raises(ServingError) as info:
@@ -124,7 +124,7 @@ def test_full_queue_is_unavailable():
     batcher = Batcher(options(max_batch_size=1, max_enqueued_batches=1, batch_timeout_micros=0))
     gate, busy = threading.Event(), threading.Event()
 
-    def slow(batch):
+    def slow(batch, deadline=None):
         busy.set()
         gate.wait(30)
         return {"y": batch["x"]}
@@ -137,6 +137,24 @@ def test_full_queue_is_unavailable():
     assert info.value.code == grpc.StatusCode.UNAVAILABLE and info.value.message == QUEUE_FULL
     gate.set()
     assert first.result(30)["y"].shape == (1, 1) and second.result(30)["y"].shape == (1, 1)
+    batcher.stop()
+
+
+def test_a_batch_runs_until_the_last_deadline_of_its_tasks():
+    batcher = Batcher(options(max_batch_size=2, batch_timeout_micros=10_000_000))
+    seen = []
+
+    def model(batch, deadline=None):
+        seen.append(deadline)
+        return {"y": batch["x"]}
+
+    later = time.monotonic() + 600
+    first = batcher.submit("k", model, {"x": np.ones((1, 1))}, deadline=later - 100)
+    second = batcher.submit("k", model, {"x": np.ones((1, 1))}, deadline=later)
+    assert first.result(30)["y"].shape == second.result(30)["y"].shape == (1, 1)
+    assert seen == [later]
+    batcher.run("k", model, {"x": np.ones((2, 1))})  # a full batch with no deadline runs with none
+    assert seen == [later, None]
     batcher.stop()
 
 
