@@ -205,6 +205,20 @@ def test_an_optimizer_created_outside_is_rebuilt_and_left_untouched():
     assert int(optimizer.iterations.numpy()) == 8  # on one device it is used as is
 
 
+def test_the_backbone_optimizer_keeps_the_hyper_parameters_with_its_own_learning_rate():
+    """backbone_learning_rate=1e-4 (not a float32 number) under mirrored, as notebook 01's stage 3."""
+    from zoo.training.user_objects import optimizer_like
+
+    backbone = optimizer_like(keras.optimizers.Adam(1e-3, beta_1=0.8), 1e-4)
+    assert isinstance(backbone, keras.optimizers.Adam) and backbone.beta_1 == 0.8
+    assert np.isclose(float(backbone.learning_rate.numpy()), 1e-4)
+    model = _mlp()
+    zoo.freeze(model, until="head")
+    zoo.unfreeze(model)
+    zoo.fit(model, _digits(), epochs=1, batch_size=16, optimizer=keras.optimizers.Adam(1e-3), strategy="mirrored",
+            backbone_learning_rate=1e-4, verbose=0)
+
+
 def test_an_optimizer_created_inside_the_scope_is_used_as_is():
     strategy = zoo.training.resolve_strategy("mirrored")
     with strategy.scope():

@@ -13,6 +13,7 @@ hyper-parameters. Losses and schedules hold no variables and are used as given.
 from __future__ import annotations
 
 import copy
+import math
 from typing import Callable
 
 import keras
@@ -173,13 +174,21 @@ def _deserialize(config: dict, like, kind: str):
     before, after = _hyper_parameters(like), _hyper_parameters(clone)
     before.update(config["config"])
     after.update(keras.saving.serialize_keras_object(clone)["config"])
-    changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+    changed = sorted(k for k in set(before) | set(after) if not _same(before.get(k), after.get(k)))
     if changed:
         raise InvalidArgumentError(
             f"zoo.fit rebuilds {kind}s created outside its strategy's scope from their config, and "
             f"{type(like).__name__}'s config rebuilds a different one (differs in {changed}); {advice}"
         )
     return clone
+
+
+def _same(a, b) -> bool:
+    """Equal hyper-parameters; floats to float32 precision (a learning rate of 1e-4 reads back from its
+    float32 variable as 9.99999974e-05)."""
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-12)
+    return a == b
 
 
 def _hyper_parameters(obj) -> dict:
