@@ -24,13 +24,11 @@ from __future__ import annotations
 
 import concurrent.futures
 import threading
-from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 import grpc
 import numpy as np
 
-from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 from tensorflow.core.example import example_pb2, feature_pb2
 from tensorflow_serving.apis import (
     classification_pb2,
