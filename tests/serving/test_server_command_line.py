@@ -146,8 +146,9 @@ def test_memory_of_big_requests_stays_bounded(tmp_path):
                 assert send(12_000_000) == 24_000_000.0
             after = server_rss_mb(server.pid)
         print(f"server RSS {start:.0f} MB warm, {first:.0f} MB after two 48 MB requests, {after:.0f} after 8")
-        # kept per request, it would be 6 x 48 = 288 MB more; reused, it is noise
-        assert after - first < 96, (start, first, after)
+        # kept per request, it would be 6 x 48 = 288 MB more; reused, it is allocator noise (up to ~90 MB
+        # seen while other jobs ran on the machine)
+        assert after - first < 3 * 48, (start, first, after)
     finally:
         server.terminate()
         server.wait(30)
