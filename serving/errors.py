@@ -41,6 +41,7 @@ __all__ = [
     "no_versions",
     "version_not_found",
     "from_tf_error",
+    "clip",
     "echo",
     "bounded",
 ]
@@ -111,15 +112,24 @@ MAX_ECHO = 200  # characters of a client's own text (a model name, a label) repe
 MAX_MESSAGE = 4000  # characters of any answer's message (gRPC trailers must fit in 8 KiB of metadata)
 
 
-def echo(text) -> str:
-    """A client's text as an error message repeats it: at most MAX_ECHO characters."""
+def clip(text, limit: int = 200) -> str:
+    """`text` (str() of anything) cut to about `limit` characters, saying how much was left out (the
+    one text-cutting rule of gRPC and REST answers)."""
     text = str(text)
-    return text if len(text) <= MAX_ECHO else f"{text[:MAX_ECHO]}... ({len(text)} characters)"
+    if len(text) <= limit:
+        return text
+    head, tail = (limit * 3) // 4, limit // 8
+    return f"{text[:head]}... ({len(text) - head - tail} characters omitted) ...{text[len(text) - tail:]}"
+
+
+def echo(text) -> str:
+    """A client's text as an error message repeats it: about MAX_ECHO characters at most."""
+    return clip(text, MAX_ECHO)
 
 
 def bounded(message: str) -> str:
-    """An answer's message cut to MAX_MESSAGE characters."""
-    return message if len(message) <= MAX_MESSAGE else message[:MAX_MESSAGE] + " ... (cut)"
+    """An answer's message cut to about MAX_MESSAGE characters."""
+    return clip(message, MAX_MESSAGE)
 
 
 def servable_not_found(name: str, version: int | None = None) -> ServingError:

@@ -45,6 +45,8 @@ import ssl
 import threading
 import time
 
+from serving.errors import clip  # re-exported: the one text-cutting rule of gRPC and REST answers
+
 __all__ = ["HttpLimits", "HttpServer", "clip", "MAX_MESSAGE", "INTERNAL_ERROR"]
 
 log = logging.getLogger(__name__)
@@ -61,15 +63,6 @@ REJECT_SECONDS = 2.0  # the most time the reaper spends on one over-limit connec
 
 _DIGITS = re.compile(r"[0-9]+")
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
-
-
-def clip(text, limit: int = 200) -> str:
-    """`text` (str() of anything) cut to about `limit` characters, saying how much was left out."""
-    text = str(text)
-    if len(text) <= limit:
-        return text
-    head, tail = (limit * 3) // 4, limit // 8
-    return f"{text[:head]}... ({len(text) - head - tail} characters omitted) ...{text[len(text) - tail:]}"
 
 
 @dataclasses.dataclass(frozen=True)

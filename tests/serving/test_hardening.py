@@ -173,7 +173,7 @@ def test_long_names_are_not_echoed_whole_nor_kept_as_metric_labels(stub, server)
     for length in (12_000, 1 << 20):
         code, details = call(stub.Predict, predict("m" * length, **GOOD))
         assert_clean(code, details, {grpc.StatusCode.NOT_FOUND})
-        assert f"({length} characters)" in details
+        assert "characters omitted" in details
     for i in range(20):
         call(stub.Predict, predict(f"{i}" * 100_000, **GOOD))
     page = server.metrics.render()
