@@ -71,6 +71,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from zoo.data.image_files import IMAGE_CHANNELS, MAX_IMAGE_PIXELS, decode_image, header_size, resize_image
 from zoo.errors import InvalidArgumentError, ZooError
 
 __all__ = ["export", "next_version", "list_versions", "VersionExistsError", "ASSETS_EXTRA", "WARMUP_FILE"]
@@ -87,7 +88,6 @@ CLASSIFY_METHOD = "tensorflow/serving/classify"
 REGRESS_METHOD = "tensorflow/serving/regress"
 
 PREPROCESSING_MODES = ("unit", "raw", "caffe", "tf", "torch")
-IMAGE_CHANNELS = (1, 3, 4)
 
 
 class VersionExistsError(ZooError, FileExistsError):
@@ -265,45 +265,6 @@ def _preprocessing_fn(preprocessing, card: dict, channels: int | None = None):
     return mode, imagenet
 
 
-MAX_IMAGE_PIXELS = 1 << 26  # 67 Mpixels (8192 x 8192): a larger image in a request is refused undecoded
-
-
-def _header_size(data):
-    """(height, width) int64 of an encoded JPEG / PNG / GIF / BMP / WebP image from its header alone;
-    (-1, -1) for any other format (refused: its decoded size cannot be known before decoding)."""
-    padded = data + tf.constant(b"\0" * 32)  # a short file reads zeros instead of failing
-    head = tf.cast(tf.io.decode_raw(tf.strings.substr(padded, 0, 30), tf.uint8), tf.int64)
-
-    def big_endian(i, n):
-        return tf.add_n([head[i + k] * (256 ** (n - 1 - k)) for k in range(n)])
-
-    def little_endian(i, n):
-        return tf.add_n([head[i + k] * (256 ** k) for k in range(n)])
-
-    def starts(prefix, at=0):
-        return tf.equal(tf.strings.substr(padded, at, len(prefix)), prefix)
-
-    def bmp():
-        rows = little_endian(22, 4)
-        return tf.stack([tf.where(rows >= 2 ** 31, 2 ** 32 - rows, rows), little_endian(18, 4)])  # top-down: < 0
-
-    def vp8l():  # 14-bit width - 1 and height - 1, packed from byte 21
-        return tf.stack([1 + (head[22] // 64 + head[23] * 4 + (head[24] % 16) * 1024),
-                         1 + (head[21] + (head[22] % 64) * 256)])
-
-    webp = tf.logical_and(starts(b"RIFF"), starts(b"WEBP", 8))
-    return tf.case([
-        (starts(b"\x89PNG"), lambda: tf.stack([big_endian(20, 4), big_endian(16, 4)])),
-        (starts(b"GIF"), lambda: tf.stack([little_endian(8, 2), little_endian(6, 2)])),
-        (starts(b"BM"), bmp),
-        (starts(b"\xff\xd8"), lambda: tf.cast(tf.io.extract_jpeg_shape(data)[:2], tf.int64)),
-        (tf.logical_and(webp, starts(b"VP8X", 12)), lambda: tf.stack([1 + little_endian(27, 3), 1 + little_endian(24, 3)])),
-        (tf.logical_and(webp, starts(b"VP8 ", 12)), lambda: tf.stack([little_endian(28, 2) % 16384,
-                                                                      little_endian(26, 2) % 16384])),
-        (tf.logical_and(webp, starts(b"VP8L", 12)), vp8l),
-    ], default=lambda: tf.constant([-1, -1], tf.int64), exclusive=False)
-
-
 def _decode_images(image_bytes, spec: tf.TensorSpec):
     """Encoded images [batch] -> float32 [batch, H, W, C] in 0..255, resized (bilinear) to H x W.
 
@@ -312,7 +273,7 @@ def _decode_images(image_bytes, spec: tf.TensorSpec):
     height, width, channels = spec.shape[1], spec.shape[2], int(spec.shape[3])
 
     def decode(data):
-        size = _header_size(data)
+        size = header_size(data)
         known = tf.debugging.assert_non_negative(
             size, message="image_bytes: not a JPEG, PNG, GIF, BMP or WebP image (or its header is cut short)")
         small = tf.debugging.assert_less_equal(
@@ -321,14 +282,10 @@ def _decode_images(image_bytes, spec: tf.TensorSpec):
                     "its height x width")
         with tf.control_dependencies([known, small]):
             data = tf.identity(data)
-        image = tf.io.decode_image(data, channels=channels, dtype=tf.uint8, expand_animations=False)
-        image = tf.cast(image, tf.float32)
+        image = decode_image(data, channels)  # the decoder image folders train with
         if height is not None and width is not None:
-            size = tf.shape(image)[:2]
-            same = tf.logical_and(tf.equal(size[0], height), tf.equal(size[1], width))
-            image = tf.cond(same, lambda: image, lambda: tf.image.resize(image, (height, width), method="bilinear"))
-        image = tf.ensure_shape(image, (height, width, channels))
-        return image
+            return resize_image(image, (height, width))
+        return tf.ensure_shape(tf.cast(image, tf.float32), (height, width, channels))
 
     return tf.map_fn(
         decode, image_bytes, fn_output_signature=tf.TensorSpec((height, width, channels), tf.float32)

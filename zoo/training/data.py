@@ -3,8 +3,9 @@
 Accepted training data:
 - a `tf.data.Dataset` yielding batches `(inputs, labels)` (used as given: batch it yourself);
 - a tuple `(x, y)` of numpy arrays (x may be a dict of arrays, e.g. a graph or multi-input batch);
-- a path: a folder of images with one sub-folder per class, or a `.npz` file with arrays `x`
-  and `y` (or `images` and `labels`).
+- a path to a `.npz` file with arrays `x` and `y` (or `images` and `labels`);
+- an image folder bound to a model (`zoo.training.image_folders`: `zoo.fit` and `zoo.evaluate`
+  bind a folder path), streamed from its files.
 Arrays and files are shuffled per epoch with a fixed seed, so a resumed run sees the same
 order as the original one and can skip the batches already trained on.
 """
@@ -46,6 +47,8 @@ def as_training_data(data, *, batch_size: int, shuffle: bool = True, seed: int =
     """Wrap `data` (see module docstring) as TrainingData; raises a clear error for bad data."""
     if isinstance(data, tf.data.Dataset):
         return TrainingData(make=lambda epoch: data, num_examples=None, batch_size=None)
+    if hasattr(data, "training_data"):  # an image folder bound to a model (zoo.training.image_folders.bind)
+        return data.training_data(batch_size=batch_size, shuffle=shuffle, seed=seed)
     if isinstance(data, (str, os.PathLike)):
         return as_training_data(read_arrays(os.fspath(data)), batch_size=batch_size, shuffle=shuffle, seed=seed, name=name)
     if isinstance(data, tuple) and len(data) == 2:
@@ -78,13 +81,12 @@ def _from_arrays(x, y, *, batch_size, shuffle, seed, name) -> TrainingData:
 
 
 def read_arrays(path: str):
-    """(x, y) arrays from an image folder or a `.npz` file (`x`/`y`, `images`/`labels` or `x_train`/`y_train`)."""
+    """(x, y) arrays from a `.npz` file (`x`/`y`, `images`/`labels` or `x_train`/`y_train`)."""
     if not os.path.exists(path):
         raise FileNotFoundError(f"training data not found: {path!r}")
     if os.path.isdir(path):
-        from zoo.data.images import read_image_folder
-
-        return read_image_folder(path)
+        raise InvalidArgumentError(f"{path!r} is a folder: an image folder is streamed at a model's input size, "
+                                   "so pass it to zoo.fit or zoo.evaluate rather than reading it into arrays")
     if path.endswith(".npz"):
         with np.load(path) as archive:
             keys = set(archive.files)

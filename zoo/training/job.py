@@ -31,9 +31,11 @@ class JobData:
     """What a path holds, ready for `zoo.build` and `zoo.fit`.
 
     Attributes:
-        train / validation: `zoo.fit` data (arrays tuple or tf.data.Dataset) and optional validation.
-        num_classes: from the labels.
-        input_shape: for `zoo.build` (images (h, w, c), series (None, channels), graphs (features,)).
+        train / validation: `zoo.fit` data (arrays tuple, tf.data.Dataset or an image folder's path,
+            which `zoo.fit` streams) and optional validation.
+        num_classes: from the labels (image folders: the number of class sub-folders).
+        input_shape: for `zoo.build` (arrays of images (h, w, c), series (None, channels), graphs
+            (features,)); None for image folders: the card's default, or `zoo train --image-size`.
         overrides: architecture options the data implies (graphs: task "node" or "graph").
         class_names: the name of each class index, when the data names them (image folders:
             the sub-folder names; `.ts` files: the class labels), else None.
@@ -80,15 +82,13 @@ def load_job_data(path: str, *, validation: str | None = None, image_size=None, 
         graphs = zoo_data.load_gin_text(path)
         return JobData(graphs.dataset(batch_size=batch_size, shuffle=True, seed=seed), None, graphs.num_classes,
                        (graphs.num_features,), {"task": "graph"})
-    class_names = None
-    if os.path.isdir(path):
-        from zoo.data.images import list_image_folder, read_image_folder
+    if os.path.isdir(path):  # streamed by zoo.fit at the model's input size (zoo.training.image_folders)
+        from zoo.data.images import list_image_folder
 
-        x, y = read_image_folder(path, image_size=image_size)
         class_names = tuple(list_image_folder(path)[2])
-    else:
-        x, y = read_arrays(path)
-    job = JobData((x, y), num_classes=int(np.max(y)) + 1, input_shape=tuple(np.shape(x)[1:]), class_names=class_names)
+        return JobData(path, validation, num_classes=len(class_names), class_names=class_names)
+    x, y = read_arrays(path)
+    job = JobData((x, y), num_classes=int(np.max(y)) + 1, input_shape=tuple(np.shape(x)[1:]))
     if validation:
         job.validation = load_job_data(validation, image_size=image_size).train
     return job
@@ -132,7 +132,10 @@ def train_job(
                         batch_size=fit_kwargs.get("batch_size", 32), seed=fit_kwargs.get("seed", 0))
     classes = num_classes or job.num_classes
     names = job.class_names if job.class_names and len(job.class_names) == classes else None
-    model = zoo.build(model_name, num_classes=classes, input_shape=job.input_shape, weights=weights,
+    input_shape = job.input_shape
+    if image_size and os.path.isdir(data):  # a folder is resized to the model's input: --image-size, the card's channels
+        input_shape = (*image_size, zoo.card(model_name).input_shape[-1])
+    model = zoo.build(model_name, num_classes=classes, input_shape=input_shape, weights=weights,
                       class_names=names, **{**job.overrides, **(overrides or {})})
     history = fit(model, job.train, validation_data=job.validation, strategy=strategy, **fit_kwargs)
     if output:

@@ -20,9 +20,10 @@ import tensorflow as tf
 
 from layers.message_passing import count_graphs
 from zoo.data.graphs import EDGE_INDEX, GRAPH_BATCH_KEYS, NODE_GRAPH_IDS, shard_graph_batch
-from zoo.errors import InvalidArgumentError
+from zoo.errors import InvalidArgumentError, ZooError
 from zoo.training.checkpoints import Checkpoints, TrainingState
 from zoo.training.data import TrainingData, as_training_data, check_labels
+from zoo.training.image_folders import bind as bind_image_folders
 from zoo.training.precision import rebuild_with_policy
 from zoo.training.strategies import is_chief, resolve_strategy
 from zoo.training.user_objects import make_loss, make_metrics, make_optimizer, optimizer_like
@@ -35,12 +36,15 @@ def fit(
     epochs: int = 1,
     batch_size: int = 32,
     validation_data=None,
+    validation_split: float | None = None,
     optimizer="adam",
     learning_rate=1e-3,
     backbone_learning_rate=None,
     loss=None,
     metrics=None,
     augment=None,
+    cache=False,
+    on_bad_file: str = "error",
     strategy="auto",
     mixed_precision: str | None = None,
     checkpoint_dir: str | os.PathLike | None = None,
@@ -61,9 +65,17 @@ def fit(
             batches, a tuple `(x, y)` of arrays (x may be a dict), or a path (image folder, .npz).
             Graph batches (inputs a graph batch dict, e.g. from `zoo.data.graph_dataset`) are
             split between replicas by whole graphs; a single graph goes whole to each replica.
+            An image folder (one sub-folder per class: JPEG, PNG, GIF, BMP, WebP files of any
+            size) is streamed: decoded as it is read, resized (bilinear) to the model's input
+            size and converted to its channels, pixels scaled to 0..1 (see
+            `zoo.training.image_folders`). Its sub-folder names become `model.zoo_class_names`
+            (which `zoo.export` writes) when the model has none; labels follow the model's class
+            names when it has some.
         epochs: number of passes over `data`.
         batch_size: the GLOBAL batch size for arrays and paths (split across replicas).
         validation_data: same forms as `data`; evaluated at each epoch end.
+        validation_split: with an image folder as `data`: this fraction of each class's files
+            (chosen with `seed`) is validated on instead of trained on.
         optimizer: a name ("adam", "sgd", "adamw", ...) or a `keras.optimizers.Optimizer` class
             or instance not used yet, e.g. `keras.optimizers.AdamW(schedule, weight_decay=0.05)`
             created beforehand. An instance created outside the strategy's scope (the usual case)
@@ -84,6 +96,13 @@ def fit(
             input pipeline (with `training=True`), e.g. `keras.Sequential([layers.RandomTranslation(.1, .1)])`.
             Batches are augmented one at a time, in order, so random layers with a seed give the
             same augmentation on every run.
+        cache: image folders only: False (decode every epoch), True (decode once and keep the
+            resized images in memory, uint8) or a folder path (keep them on disk, reused by later
+            runs while the image files are unchanged).
+        on_bad_file: image folders only: "error" (default) raises `zoo.InvalidArgumentError` naming
+            a file that cannot be read (empty, not an image, damaged); "skip" leaves such files out
+            and says how many and which in one warning line. Headers are checked before training;
+            a file damaged past its header is found when its batch is read.
         strategy: "auto", "one_device", "mirrored", "multiworker", "tpu" or a
             `tf.distribute.Strategy` (see `zoo.training.resolve_strategy`).
         mixed_precision: None, "mixed_float16" (with dynamic loss scaling) or "mixed_bfloat16".
@@ -115,6 +134,8 @@ def fit(
     if checkpoint_every is not None and (not isinstance(checkpoint_every, int) or checkpoint_every < 1):
         raise InvalidArgumentError(f"checkpoint_every must be an integer >= 1 or None, got {checkpoint_every!r}")
     strategy = resolve_strategy(strategy)
+    data, validation_data = bind_image_folders(model, data, validation_data, validation_split=validation_split,
+                                               cache=cache, on_bad_file=on_bad_file, seed=seed, verbose=verbose)
     train = as_training_data(data, batch_size=batch_size, shuffle=True, seed=seed, name="data")
     validation = None
     if validation_data is not None:
@@ -161,20 +182,25 @@ def _train(work_model, trainer, checkpoints, train, validation, *, epochs, augme
     for epoch in range(start_epoch, epochs):
         callback_list.on_epoch_begin(epoch)
         progress = _Progress(epoch, epochs, train.steps_per_epoch, skip, verbose if is_chief(strategy) else 0)
-        dataset = train.make(epoch)
-        if skip:
-            dataset = dataset.skip(skip)
-        if augment is not None:
-            # One batch at a time: random layers draw from one generator state, and parallel calls
-            # would take those draws in a different order on every run. Prefetching overlaps it
-            # with the training step.
-            dataset = dataset.map(_augmenter(augment)).prefetch(tf.data.AUTOTUNE)
+
+        def epoch_batches(first, epoch=epoch):
+            """The distributed batches of this epoch from batch `first` on."""
+            dataset = train.make(epoch)
+            if first:
+                dataset = dataset.skip(first)
+            if augment is not None:
+                # One batch at a time: random layers draw from one generator state, and parallel
+                # calls would take those draws in a different order on every run. Prefetching
+                # overlaps it with the training step.
+                dataset = dataset.map(_augmenter(augment)).prefetch(tf.data.AUTOTUNE)
+            return _distribute(strategy, dataset)
+
         sums = np.zeros(3)
         batch_index = skip
-        batches = _distribute(strategy, dataset)
+        batches = epoch_batches(skip)
         train_step = trainer.train_step(batches)
         trainer.reset_metrics(trainer.metrics)
-        for batch in batches:
+        for batch in _read(train, epoch, skip, batches, epoch_batches):
             callback_list.on_train_batch_begin(batch_index)
             batch_sums = train_step(batch)
             sums += batch_sums
@@ -327,18 +353,51 @@ class _Trainer:
 
 def evaluate_data(trainer: _Trainer, data: TrainingData) -> dict:
     sums = np.zeros(3)
-    batches = _distribute(trainer.strategy, data.make(0))
+
+    def batches_from(first):
+        dataset = data.make(0)
+        return _distribute(trainer.strategy, dataset.skip(first) if first else dataset)
+
+    batches = batches_from(0)
     eval_step = trainer.eval_step(batches)
     trainer.reset_metrics(trainer.eval_metrics)
-    for batch in batches:
+    for batch in _read(data, 0, 0, batches, batches_from):
         sums += eval_step(batch)
     return {**_logs(sums), **trainer.metric_results(trainer.eval_metrics)}
 
 
-def evaluate(model: keras.Model, data, *, batch_size: int = 256, loss=None, metrics=None, strategy="auto") -> dict:
+def _read(data, epoch: int, first: int, batches, restart: Callable):
+    """The batches of `batches` (batch `first` of `epoch` on), where data that can explain an error
+    reading them (`data.read_error(error, epoch, first, batch)`: image folders) does: it raises an
+    error naming the file, or leaves the file out and the epoch goes on from the same batch with
+    `restart(batch)`. Other errors are raised as they are."""
+    iterator, batch_index = iter(batches), first
+    while True:
+        try:
+            batch = next(iterator)
+        except StopIteration:
+            return
+        except tf.errors.OpError as error:
+            explain = getattr(data, "read_error", None)
+            try:
+                recovered = explain is not None and explain(error, epoch, first, batch_index)
+            except ZooError as problem:
+                raise problem from None  # in plain words, without TensorFlow's text
+            if not recovered:
+                raise
+            iterator, first = iter(restart(batch_index)), batch_index
+            continue
+        yield batch
+        batch_index += 1
+
+
+def evaluate(model: keras.Model, data, *, batch_size: int = 256, loss=None, metrics=None, strategy="auto",
+             on_bad_file: str = "error") -> dict:
     """Loss, accuracy and `metrics` (as in `fit`) of `model` on `data` (same forms as `fit`),
-    distributed like `fit`."""
+    distributed like `fit`. An image folder is streamed and resized to the model's input; its
+    labels follow the model's class names (`on_bad_file` as in `fit`)."""
     strategy = resolve_strategy(strategy)
+    data, _ = bind_image_folders(model, data, on_bad_file=on_bad_file, caller="zoo.evaluate", adopt_class_names=False)
     return evaluate_data(_evaluator(model, strategy, loss, metrics),
                          as_training_data(data, batch_size=batch_size, shuffle=False, name="data"))
 
