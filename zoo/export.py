@@ -16,8 +16,10 @@ Signatures (all inputs and outputs are plain tensors; `batch` is the first axis)
 |                   | plain-tensor graph batch `node_features` [N, F],| `classes` int64 [batch] (argmax)      |
 |                   | `edge_index` int32 [2, E], ...                  |                                       |
 | `serving_bytes`   | `image_bytes` string [batch]: encoded JPEG /    | as `serving_default`                  |
-| (image models)    | PNG / GIF / BMP files, decoded, resized to the  |                                       |
-|                   | input size (bilinear) and normalized in-graph   |                                       |
+| (image models)    | PNG / GIF / BMP / WebP files, decoded and       |                                       |
+|                   | converted to the input's channels, resized to   |                                       |
+|                   | its size (bilinear) and normalized in-graph, as |                                       |
+|                   | image folders train (`zoo.data.image_files`)    |                                       |
 | `serving_lengths` | the padded input + `lengths` int32 [batch]:     | as `serving_default`                  |
 | (sequence models) | steps at and after `lengths[i]` are set to the  |                                       |
 |                   | model's padding value, so any padding works     |                                       |

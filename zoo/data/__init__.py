@@ -13,6 +13,7 @@ from zoo.data.graphs import (
     merge_graphs,
     shard_graph_batch,
 )
+from zoo.data.images import ImageFolder, list_image_folder
 from zoo.data.text import text_dataset, text_vectorizer, tokenize
 from zoo.data.tfgnn_interop import from_graph_tensor, to_graph_tensor
 from zoo.data.timeseries import TimeSeriesData, TsFormatError, load_ts, pad_sequences, standardize, timeseries_dataset
@@ -29,8 +30,10 @@ __all__ = [
     "shard_graph_batch",
     "to_graph_tensor",
     "GraphClassificationData",
+    "ImageFolder",
     "NodeClassificationData",
     "load_digits",
+    "list_image_folder",
     "load_ts",
     "pad_sequences",
     "standardize",

@@ -130,7 +130,7 @@ class FolderData(TrainingData):
             InvalidArgumentError: naming the file (on_bad_file="error"), or a damaged disk cache.
         """
         part, size = self.part, self.batch_size
-        start = 0 if batch == first else batch
+        start = 0 if batch == first else batch - 1  # errors come in order: the batch read (or, to be sure, the one before)
         candidates = self.order(epoch)[start * size:(batch + 1) * size]
         if part.cache is not None:
             damaged = part.cache.damaged(candidates)
