@@ -165,27 +165,25 @@ def decode_problems(paths: list[str], channels: int = 3) -> dict[int, str]:
 
 def decode_problem(path: str, channels: int = 3) -> str:
     """Why `path` does not decode, in plain words ("" when it does)."""
-    try:
-        decode_image(tf.io.read_file(path), channels)
-    except tf.errors.NotFoundError:
-        return "the file is gone"
-    except tf.errors.PermissionDeniedError:
-        return "it cannot be opened (permission denied)"
-    except tf.errors.OpError as error:
-        return f"does not decode: {plain_message(error)}; damaged or cut short?"
-    return ""
+    return _failure(path, lambda data: decode_image(data, channels), "does not decode: {}; damaged or cut short?")
 
 
 def _why_header_fails(path: str) -> str:
+    return _failure(path, header_size, "its JPEG header is damaged: {}") or "it cannot be read"
+
+
+def _failure(path: str, parse, wording: str) -> str:
+    """Why `parse(the bytes of path)` fails, in plain words ("" when it does not); `wording` has a
+    {} for TensorFlow's own first line."""
     try:
-        header_size(tf.io.read_file(path))
+        parse(tf.io.read_file(path))
     except tf.errors.NotFoundError:
         return "the file is gone"
     except tf.errors.PermissionDeniedError:
         return "it cannot be opened (permission denied)"
     except tf.errors.OpError as error:
-        return f"its JPEG header is damaged: {plain_message(error)}"
-    return "it cannot be read"
+        return wording.format(plain_message(error))
+    return ""
 
 
 def plain_message(error: Exception) -> str:
