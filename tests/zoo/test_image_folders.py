@@ -151,9 +151,10 @@ def test_unreadable_files_are_named_before_training_or_skipped_in_one_line(tmp_p
 
 
 class StopAt(keras.callbacks.Callback):
-    """Raise at global step `step` (a crash after the checkpoint of `checkpoint_every`)."""
+    """Count the batches trained; raise at global step `step` (a crash after the checkpoint of
+    `checkpoint_every`)."""
 
-    def __init__(self, step):
+    def __init__(self, step=None):
         super().__init__()
         self.step, self.seen = step, 0
 
@@ -178,23 +179,26 @@ def test_a_file_damaged_past_its_header_is_named_when_read_or_skipped_and_resume
     def run(checkpoint_dir, stop=None):
         keras.utils.set_random_seed(0)
         model = flat_model((8, 8, 3), 3)
-        kwargs = dict(epochs=3, batch_size=4, on_bad_file="skip", checkpoint_dir=str(checkpoint_dir),
+        kwargs = dict(epochs=2, batch_size=4, on_bad_file="skip", checkpoint_dir=str(checkpoint_dir),
                       checkpoint_every=2, verbose=0, strategy="mirrored")
         if stop:
             with pytest.raises(KeyboardInterrupt):
                 zoo.fit(model, str(root), callbacks=[StopAt(stop)], **kwargs)
             keras.utils.set_random_seed(0)
             model = flat_model((8, 8, 3), 3)
-        return zoo.fit(model, str(root), **kwargs), model.get_weights()
+        counter = StopAt()
+        history = zoo.fit(model, str(root), callbacks=[counter], **kwargs)
+        return history, model.get_weights(), counter.seen
 
     with caplog.at_level(logging.WARNING, logger="zoo.training"):
-        history, straight = run(tmp_path / "straight")
-    assert history.step == 3 * 6  # 23 readable files, batches of 4
+        history, straight, trained = run(tmp_path / "straight")
+    assert history.step == trained == 2 * 6  # 23 readable files, batches of 4
     assert any("skipping 1 of the 24 image files" in r.getMessage() and name in r.getMessage() for r in caplog.records)
     # Stopped after batch 4 of epoch 2 (checkpointed there): the resumed process, which does not
     # know the damaged file yet, finds it while skipping the 4 batches already trained on, leaves
     # it out, and goes on with the batches the uninterrupted run had.
-    _, resumed = run(tmp_path / "resumed", stop=6 + 4)
+    history, resumed, trained = run(tmp_path / "resumed", stop=6 + 4)
+    assert history.step == 12 and trained == 2  # resumed at step 10
     for a, b in zip(straight, resumed):
         np.testing.assert_allclose(a, b, atol=1e-6)
 
@@ -209,7 +213,8 @@ def test_validation_split_is_a_fixed_split_of_the_files(tmp_path):
     assert np.bincount(train.folder.labels[validation.indices]).tolist() == [2, 2, 2]  # per class
     assert np.array_equal(train.indices, again.indices) and not np.array_equal(train.indices, other.indices)
 
-    history = zoo.fit(model, str(root), validation_split=0.2, epochs=2, batch_size=8, verbose=0)
+    flip = keras.layers.RandomFlip("horizontal", seed=1)  # the augmentation hook works on folders as on arrays
+    history = zoo.fit(model, str(root), validation_split=0.2, epochs=2, batch_size=8, augment=flip, verbose=0)
     assert len(history.history["val_accuracy"]) == 2 and "val_loss" in history.history
     with pytest.raises(zoo.InvalidArgumentError, match="not both"):
         zoo.fit(model, str(root), validation_split=0.2, validation_data=str(root), verbose=0)

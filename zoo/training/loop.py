@@ -96,9 +96,9 @@ def fit(
             input pipeline (with `training=True`), e.g. `keras.Sequential([layers.RandomTranslation(.1, .1)])`.
             Batches are augmented one at a time, in order, so random layers with a seed give the
             same augmentation on every run.
-        cache: image folders only: False (decode every epoch), True (decode once and keep the
-            resized images in memory, uint8) or a folder path (keep them on disk, reused by later
-            runs while the image files are unchanged).
+        cache: an image folder as `data` (and its `validation_split`) only: False (decode every
+            epoch), True (decode once and keep the resized images in memory, uint8) or a folder
+            path (keep them on disk, reused by later runs while the image files are unchanged).
         on_bad_file: image folders only: "error" (default) raises `zoo.InvalidArgumentError` naming
             a file that cannot be read (empty, not an image, damaged); "skip" leaves such files out
             and says how many and which in one warning line. Headers are checked before training;
