@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -101,14 +102,24 @@ def _wait_for(log, text, process, timeout=120):
         time.sleep(0.2)
 
 
+def _poll(condition, seconds: float) -> bool:
+    """Whether `condition()` becomes true within `seconds` (a generous bound, not a timing claim)."""
+    end = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.1)
+    return True
+
+
 def server_rss_mb(pid) -> float:
     with open(f"/proc/{pid}/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
 
 
 def test_memory_of_big_requests_stays_bounded(tmp_path):
-    """48 MB requests: what the first one leaves resident (gRPC and TensorFlow keep some of it, about
-    130 MB here) is reused by the next ones: RSS does not grow with the number of big requests."""
+    """48 MB requests: the memory they take is given back (RSS returns near its level before them),
+    and does not grow with the number of big requests."""
     import grpc
     import numpy as np
     import tensorflow as tf
@@ -145,10 +156,13 @@ def test_memory_of_big_requests_stays_bounded(tmp_path):
             for _ in range(6):
                 assert send(12_000_000) == 24_000_000.0
             after = server_rss_mb(server.pid)
-        print(f"server RSS {start:.0f} MB warm, {first:.0f} MB after two 48 MB requests, {after:.0f} after 8")
-        # kept per request, it would be 6 x 48 = 288 MB more; reused, it is allocator noise (up to ~90 MB
-        # seen while other jobs ran on the machine)
-        assert after - first < 3 * 48, (start, first, after)
+            given_back = _poll(lambda: server_rss_mb(server.pid) < start + 16, seconds=20)  # trimmed shortly after
+            end = server_rss_mb(server.pid)
+        print(f"server RSS {start:.0f} MB warm, {first:.0f} MB after two 48 MB requests, {after:.0f} after 8, "
+              f"{end:.0f} once given back")
+        # given back: RSS returns near where it started (670 -> 668 MB measured); kept, it was +40..75 MB with
+        # glibc's heap, +120..160 MB with oneDNN's pooling allocator, and 48 MB a request if it leaked
+        assert given_back, (start, first, after, end)
     finally:
         server.terminate()
         server.wait(30)
