@@ -303,7 +303,8 @@ def _fetch(info: DatasetInfo, cache: Path, *, download: bool, local: Path | None
             checksum = Checksum(sums.get("sha256"), sums.get("git_blob_sha1"))
             if not download and not (destination.is_file() and checksum.matches(destination)):
                 raise DatasetUnavailableError(
-                    f"{info.title} is not bundled, not local and not in the cache ({destination} is missing), "
+                    f"{info.title} is not bundled, not local and not in the cache ({destination} is missing or "
+                    f"not the published file), "
                     f"and download=False. {instead}")
             fetch_checked(remote["base_url"] + file, destination, checksum, instead=instead)
     if remote.get("convert") == "planetoid" and not converted:

@@ -16,13 +16,14 @@ is the standard one: `train_index` the `len(y)` first nodes, `val_index` the nex
 the sorted `test.index`. Fed the files of the Planetoid repository, it reproduces the developers'
 `cora.npz` and `citeseer.npz` array for array.
 
-The pickles are read by an unpickler that builds only numpy arrays, dtypes, lists, a defaultdict
-and a stand-in for scipy's CSR matrix (scipy is not needed); any other object a file names is
-refused, so a tampered file cannot run code.
+The pickles are read by an unpickler that builds only numpy arrays, dtypes, lists, a defaultdict,
+bytes and a stand-in for scipy's CSR matrix (scipy is not needed); any other object a file names
+is refused, so a tampered file cannot run code.
 """
 
 from __future__ import annotations
 
+import codecs
 import collections
 import importlib
 import os
@@ -72,6 +73,7 @@ _ALLOWED = {
     ("collections", "defaultdict"): collections.defaultdict,
     ("__builtin__", "list"): list,
     ("builtins", "list"): list,
+    ("_codecs", "encode"): codecs.encode,  # how Python 3 writes bytes into a protocol-2 pickle
 }
 
 
