@@ -9,7 +9,6 @@ import functools
 import gzip
 import http.server
 import threading
-import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +64,7 @@ def test_bundled_files_are_the_shared_copies(shared_data):
 
 def test_every_bundled_file_is_package_data():
     """A non-editable install has exactly what is in zoo/data/bundled (the globs of pyproject.toml)."""
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
     patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["zoo"]
     files = [p.relative_to(ROOT / "zoo").as_posix() for p in (ROOT / "zoo" / "data" / "bundled").rglob("*")
              if p.is_file()]

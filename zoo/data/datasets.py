@@ -116,8 +116,8 @@ _PLANETOID = ("the Planetoid files ind.{0}.* (kimiyoung/planetoid@af6abf4, data/
               "tkipf/gcn, gcn/data/), converted by zoo.data.planetoid")
 _PLANETOID_LICENCE = ("Planetoid code and files: MIT (Zhilin Yang, licences/planetoid-MIT.txt), as are Kipf & "
                       "Welling's (licences/gcn-MIT.txt); the citation data (LINQS) states no licence")
-_DGCNN = ("DGCNN's repository (muhanzhang/pytorch_DGCNN@50f5041, data/{0}/: the text and its 10 folds), the "
-          "format and folds the GIN paper's dataset.zip reuses")
+_DGCNN = ("DGCNN's repository (muhanzhang/pytorch_DGCNN@50f5041, data/{0}/: the text file and its 10 folds), "
+          "in the text format the GIN paper's code reads")
 _DGCNN_LICENCE = ("DGCNN code and files: MIT (Muhan Zhang, licences/pytorch_DGCNN-MIT.txt); the graphs come "
                   "from the TU Dortmund collection, which states no licence and asks to cite their authors")
 _TU = "Morris et al. 2020 (TUDataset); Zhang et al. 2018 (DGCNN)"
