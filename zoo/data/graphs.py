@@ -6,7 +6,7 @@ A single graph, and a batch of graphs, is a dict of arrays in the zoo's graph ba
 `node_graph_ids` [N] int32. Batching many graphs concatenates their nodes and edges and adds
 each graph's node offset to its edge ids, so a batch is one big graph with disconnected parts.
 
-Readers (any path; the shared test data is only one example):
+Readers (any path; `zoo.data.load_dataset` reads the bundled and downloadable sets with them):
 
 - `load_planetoid(path)`: the Planetoid citation graphs (Cora, CiteSeer) as `.npz` files with
   `features`, `labels`, `edge_index`, `train_index`, `val_index`, `test_index`.
