@@ -40,12 +40,16 @@ finish (up to --shutdown_grace_seconds), then exit 0.
 from __future__ import annotations
 
 import argparse
+import errno
 import functools
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
+
+from serving.tf_startup import import_tensorflow
 
 
 def _bool(value: str) -> bool:
@@ -322,6 +326,43 @@ def _unavailable_models(manager, names) -> dict:
     return failed
 
 
+class PortUnavailableError(OSError):
+    """A port the server cannot listen on; the message names it and says what to do."""
+
+
+def _ports(args) -> list[tuple[str, int]]:
+    """The (flag, port) pairs the server will listen on (0: a free port, nothing to check)."""
+    return [(flag, port) for flag, port in (("--port", args.port), ("--rest_api_port", args.rest_api_port)) if port]
+
+
+def _cannot_listen(flag: str, host: str, port: int, error: OSError) -> str:
+    """One line: which port, why it cannot be listened on, and what to do."""
+    if error.errno == errno.EADDRINUSE:
+        why = "is already in use (another server is listening on it): stop that server, or choose another port"
+    elif error.errno == errno.EACCES:
+        why = "needs privileges this process does not have (ports below 1024 do): choose a port >= 1024"
+    else:
+        why = f"cannot be listened on ({error.strerror or error}): check --host and the port"
+    return f"{flag}={port}: {host}:{port} {why} ({flag}=0 takes any free port)"
+
+
+def check_ports(args) -> None:
+    """Raise PortUnavailableError for a port the server cannot listen on, before any model loads:
+    each is bound as the servers bind it (SO_REUSEADDR, so a port that a stopped server left in
+    TIME_WAIT passes) and let go."""
+    ports = _ports(args)
+    if len(ports) == 2 and ports[0][1] == ports[1][1]:
+        raise PortUnavailableError(f"--port and --rest_api_port are both {ports[0][1]}: gRPC and REST need a port each")
+    for flag, port in ports:
+        family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((args.host, port))
+            except OSError as error:
+                raise PortUnavailableError(_cannot_listen(flag, args.host, port, error)) from None
+
+
 def main(argv=None, prog: str = "python -m serving") -> int:
     args = make_parser(prog).parse_args(argv)
     if args.version:
@@ -332,6 +373,11 @@ def main(argv=None, prog: str = "python -m serving") -> int:
         except PackageNotFoundError:
             print("zoo serving (not installed as a package)")
         return 0
+    try:
+        check_ports(args)
+    except PortUnavailableError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
     from serving import memory
 
     memory.configure_allocator()
@@ -343,6 +389,7 @@ def main(argv=None, prog: str = "python -m serving") -> int:
     # standard kernels free it, as the standard tensorflow_model_server build does. Set
     # TF_ENABLE_ONEDNN_OPTS=1 to choose oneDNN anyway.
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    import_tensorflow()
     from serving.errors import ServingError
 
     try:
@@ -353,7 +400,13 @@ def main(argv=None, prog: str = "python -m serving") -> int:
     except (ValueError, OSError, ServingError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
-    server.start()
+    try:
+        server.start()
+    except OSError as exc:  # the REST port, taken since check_ports
+        server.stop(0)
+        print(f"{prog}: error: {_cannot_listen('--rest_api_port', args.host, args.rest_api_port, exc)}",
+              file=sys.stderr)
+        return 2
     print(f"serving gRPC on {args.host}:{server.port}"
           + (f", REST on {args.host}:{server.rest_port}" if server.rest_port else "")
           + (f", forwarding to {args.upstream}" if args.upstream else ""), file=sys.stderr, flush=True)
