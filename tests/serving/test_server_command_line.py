@@ -3,6 +3,7 @@
 import subprocess
 import sys
 import time
+from socket import create_server
 
 import pytest
 
@@ -43,6 +44,36 @@ def test_a_model_that_fails_to_load_stops_the_start(tmp_path):
     run = run_server("--model_name=m", f"--model_base_path={tmp_path / 'm'}")
     assert run.returncode == 1
     assert "1 model(s) did not become available: m: version 1: Could not find SavedModel" in run.stderr
+    # TensorFlow started (it loaded the version) without its C++ start-up lines (serving.tf_startup)
+    assert not [line for line in run.stderr.splitlines()
+                if any(marker in line for marker in ("absl::InitializeLog", "port.cc:", "cudart_stub.cc:", "cuInit"))]
+
+
+@pytest.mark.parametrize("command, flag", [
+    (["-m", "serving", "--port={port}"], "--port"),
+    (["-m", "zoo", "serve", "{models}", "--port=0", "--rest_api_port={port}"], "--rest_api_port"),
+])
+def test_a_port_in_use_is_one_line_naming_it(tmp_path, command, flag):
+    taken = create_server(("0.0.0.0", 0))  # listening, as another server would be
+    port = taken.getsockname()[1]
+    try:
+        args = [a.format(port=port, models=tmp_path) for a in command]
+        run = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=120)
+    finally:
+        taken.close()
+    assert run.returncode == 2
+    prog = "zoo serve" if "zoo" in command else "python -m serving"
+    assert run.stderr.splitlines() == [
+        f"{prog}: error: {flag}={port}: 0.0.0.0:{port} is already in use (another server is listening on it): "
+        f"stop that server, or choose another port ({flag}=0 takes any free port)"]
+
+
+def test_one_port_for_grpc_and_rest_is_refused_before_anything_starts():
+    run = subprocess.run([sys.executable, "-m", "serving", "--port=8765", "--rest_api_port=8765"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2
+    assert run.stderr.splitlines() == [
+        "python -m serving: error: --port and --rest_api_port are both 8765: gRPC and REST need a port each"]
 
 
 def test_a_bad_config_file_is_named_as_tf_serving_names_it(tmp_path):
