@@ -16,7 +16,10 @@ server arguments, ints as ints), --grpc_max_threads, --enable_model_warmup (true
 --enable_serialization_as_tensor_content, --tensorflow_{session,intra_op,inter_op}_parallelism,
 --version. The binary's other flags (NO_EFFECT_FLAGS: CORS, ALTS, GPU memory, TPU, TF Lite pools,
 ...) are accepted with a warning that they have no effect here. As the binary, the server exits
-with status 1 when a model fails to load at start-up ("N model(s) did not become available").
+with status 1 when a model fails to load at start-up ("N model(s) did not become available"). A
+--port or --rest_api_port it cannot listen on (another server holds it, or it needs privileges)
+stops it with status 2 and one line naming the port, before any model loads. TensorFlow starts
+without its C++ start-up lines (serving.tf_startup).
 
 Ours: MODELS_DIR (positional; serve each sub-folder, new sub-folders picked up while running),
 --host (bind address, 0.0.0.0), --token / --token_file (bearer tokens; also $SERVING_TOKEN),
