@@ -148,7 +148,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--one-line", action="store_true", help="one line per epoch instead of a progress bar")
-    p.set_defaults(func=cmd_train, tensorflow=True)
+    p.set_defaults(func=cmd_train, starts_tensorflow=True)
 
     p = sub.add_parser("export", help="export a trained .keras model as a SavedModel for `zoo serve` / TF Serving")
     p.add_argument("model", help="a .keras file (e.g. from zoo train --output)")
@@ -158,7 +158,7 @@ def make_parser() -> argparse.ArgumentParser:
                    help="one name per class (default: the model's own, else 0 .. k-1)")
     p.add_argument("--preprocessing", help="how serving_bytes normalizes decoded pixels: unit (x/255, default), "
                                            "raw, caffe, tf, torch, or a published weights tag such as imagenet")
-    p.set_defaults(func=cmd_export, tensorflow=True)
+    p.set_defaults(func=cmd_export, starts_tensorflow=True)
 
     p = sub.add_parser("demo", help="the end-to-end demo on digits: build, fit, export, serve, query")
     p.add_argument("--model", default="lenet5")
@@ -167,7 +167,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="a digits.csv.gz file (default: scikit-learn's bundled copy)")
     p.add_argument("--quiet", action="store_true", help="no line per epoch")
     p.add_argument("--models-dir", default="models", help="where to export (models/digits/<version>/)")
-    p.set_defaults(func=cmd_demo, tensorflow=True)
+    p.set_defaults(func=cmd_demo, starts_tensorflow=True)
 
     p = sub.add_parser("serve", help="serve SavedModels over gRPC/REST (python -m serving --help for the flags)",
                        add_help=False)
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return serve_main(argv[1:], prog="zoo serve")
     args = make_parser().parse_args(argv)
-    if getattr(args, "tensorflow", False):
+    if getattr(args, "starts_tensorflow", False):
         from serving.tf_startup import import_tensorflow
 
         import_tensorflow()
