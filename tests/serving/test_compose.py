@@ -137,7 +137,11 @@ def test_trainers_form_one_multiworker_cluster_and_export_where_tf_serving_looks
     upstream = services["tf-serving"]
     base_paths = [m.base_path for m in config_lib.parse_model_config(config_text(
         compose, upstream, flags(upstream["command"])["--model_config_file"])).model_config_list.config]
-    assert any(f"'{path}'" in chief_script for path in base_paths)
+    export = shlex.split(chief_script.split("&&")[1])  # the chief exports what it trained, with `zoo export`
+    assert export[0] == "zoo"
+    exported = make_parser().parse_args(export[1:])
+    assert exported.command == "export" and exported.model == make_parser().parse_args(train_0[1:]).output
+    assert exported.base_path in base_paths
 
 
 def test_the_documented_command_writes_the_data_the_trainers_read(compose, tmp_path):
