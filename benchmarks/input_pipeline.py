@@ -109,8 +109,8 @@ def main(argv=None) -> int:
 
     import zoo
     from zoo.data.images import ImageFolder
-    from zoo.training.data import as_training_data
     from zoo.training.image_folders import bind
+    from zoo.training.sources import as_training_data
 
     MB = 2 ** 20
     scratch = None

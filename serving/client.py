@@ -195,6 +195,13 @@ def _cast(name, value, signature: Signature | None):
     if array.dtype != spec.dtype:
         if array.dtype.kind == "f" and spec.dtype.kind in "iub":
             raise ValueError(f"input {name!r} takes {spec.dtype}, got floating point values")
+        if array.dtype == np.uint8 and spec.dtype.kind == "f":
+            # 0..255 pixels sent as 0..255 floats to a model trained on 0..1 would answer garbage, silently
+            raise ValueError(
+                f"input {name!r} takes {spec.dtype} and got uint8 values (pixels 0..255?): scale them as the model's "
+                f"training did (zoo image models train on 0..1: send x / 255), or send the encoded image bytes to the "
+                f"model's 'serving_bytes' signature, which decodes and scales them as the export says"
+            )
         array = array.astype(spec.dtype)
     return array
 

@@ -40,6 +40,7 @@ from tensorflow.profiler.experimental import Trace
 
 from serving.backend import ModelServer
 from serving.batching import Batcher
+from serving import memory
 from serving.errors import ServingError, bounded
 from serving.metrics import ServingMetrics
 
@@ -127,7 +128,10 @@ class _Servicer:
         """Answer `request` with the backend's method named `api`, through the handler; `model` (for
         the metrics) defaults to the request's."""
         model = _model_of(request) if model is None else model
-        return self.h(api, model, getattr(self.h.backend, api), request, context)
+        try:
+            return self.h(api, model, getattr(self.h.backend, api), request, context)
+        finally:
+            memory.after_request(request.ByteSize())
 
 
 class PredictionServicer(_Servicer, prediction_service_pb2_grpc.PredictionServiceServicer):

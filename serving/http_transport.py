@@ -45,6 +45,7 @@ import ssl
 import threading
 import time
 
+from serving import memory
 from serving.errors import clip  # re-exported: the one text-cutting rule of gRPC and REST answers
 
 __all__ = ["HttpLimits", "HttpServer", "clip", "MAX_MESSAGE", "INTERNAL_ERROR"]
@@ -237,6 +238,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             status, payload, content_type = 500, _json_error(INTERNAL_ERROR), "application/json"
         self._send(status, payload, content_type)
+        memory.after_request(len(body))  # runs once this request's objects are freed
 
     def _read_head(self) -> bool:
         """Request line and headers; False when an answer was already sent (parse_request's errors)."""

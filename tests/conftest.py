@@ -1,4 +1,4 @@
-"""Shared fixtures: quiet TensorFlow, fixed seeds, the `.keras` round-trip check, the data folder."""
+"""Shared fixtures: quiet TensorFlow, fixed seeds, the `.keras` round-trip check, the data folder (also `$ZOO_DATA_DIR`)."""
 
 import os
 
@@ -18,6 +18,8 @@ tf.config.set_logical_device_configuration(
 )
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+if SHARED_DATA.is_dir():  # the data sets that are not bundled (CiteSeer, PROTEINS) come from there, never a download
+    os.environ.setdefault("ZOO_DATA_DIR", str(SHARED_DATA))
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,7 @@
 
 `run_cell(kind, objects, strategy)` trains one cell under one strategy and returns its weights and
 history. The one-device and mirrored runs call it in the test process; the multi-worker run is
-two processes of `python strategy_cells.py OUT_DIR DATA_DIR KIND...` (TF_CONFIG set), each running
+two processes of `python strategy_cells.py OUT_DIR KIND...` (TF_CONFIG set), each running
 every cell in turn under one MultiWorkerMirroredStrategy, then a resume from checkpoints that one
 worker finds corrupted (`resume_after_one_worker_lost_its_newest_checkpoint`).
 
@@ -35,8 +35,8 @@ CALLBACKS_RATE = 0.02  # the "callbacks" cell's SGD rate in its first epoch (hal
 
 
 @functools.lru_cache(maxsize=None)
-def load_kind(kind: str, data_dir: Path):
-    """(build the model, training data, validation data, batch size) of one data kind."""
+def load_kind(kind: str):
+    """(build the model, training data, validation data, batch size) of one data kind (bundled data sets)."""
     if kind == "image":
         (x, y), (xt, yt) = zoo_data.load_digits()
 
@@ -46,7 +46,7 @@ def load_kind(kind: str, data_dir: Path):
 
         return build, (x[:64], y[:64]), (xt[:32], yt[:32]), 16
     if kind == "sequence":
-        series = zoo_data.load_ts(data_dir / "sequences" / "JapaneseVowels_TRAIN.ts")
+        series = zoo_data.load_dataset("japanese_vowels", split="train")
         x, _ = zoo_data.pad_sequences(zoo_data.standardize(series.series)[0])
 
         def build():
@@ -57,7 +57,7 @@ def load_kind(kind: str, data_dir: Path):
         train, validation = order[:64], order[64:96]
         return build, (x[train], series.labels[train]), (x[validation], series.labels[validation]), 16
     if kind == "graph":
-        mutag = zoo_data.load_gin_text(data_dir / "graphs" / "MUTAG")
+        mutag, _ = zoo_data.load_dataset("mutag")
 
         def build():
             keras.utils.set_random_seed(0)
@@ -105,12 +105,12 @@ def epochs(objects: str) -> int:
     return 3 if objects == "callbacks" else EPOCHS
 
 
-def run_cell(kind: str, objects: str, strategy, data_dir: Path) -> dict:
+def run_cell(kind: str, objects: str, strategy) -> dict:
     """Train one cell under `strategy`: {"weights": [arrays], "history": {...}, "seen": [...], "step": int}.
 
     Only the "loss-and-metrics" cell validates (its metrics have "val_" twins), which keeps the
     others to one traced step each."""
-    build, train, validation, batch_size = load_kind(kind, Path(data_dir))
+    build, train, validation, batch_size = load_kind(kind)
     kwargs = user_objects(objects, STEPS_PER_EPOCH)
     if objects == "loss-and-metrics":
         kwargs["validation_data"] = validation
@@ -122,11 +122,11 @@ def run_cell(kind: str, objects: str, strategy, data_dir: Path) -> dict:
             "step": history.step}
 
 
-def resume_after_one_worker_lost_its_newest_checkpoint(strategy, checkpoint_dir: Path, data_dir: Path) -> dict:
+def resume_after_one_worker_lost_its_newest_checkpoint(strategy, checkpoint_dir: Path) -> dict:
     """Two epochs with checkpoints; then worker 1 truncates its own newest checkpoint (worker 0's
     files stay intact); then a run to three epochs resumes. Every worker must resume from the same
     step, the newest one all of them restore, or the collectives would hang or diverge."""
-    build, train, _, batch_size = load_kind("image", Path(data_dir))
+    build, train, _, batch_size = load_kind("image")
     kwargs = dict(batch_size=batch_size, optimizer="sgd", learning_rate=0.1, strategy=strategy, verbose=0,
                   checkpoint_dir=checkpoint_dir)
     zoo.fit(build(), train, epochs=2, **kwargs)
@@ -152,16 +152,16 @@ def load_result(path: Path) -> dict:
 
 def main(argv: list[str]) -> None:
     """One worker of the multi-worker run: every cell of `kinds`, then the checkpoint resume."""
-    out_dir, data_dir, kinds = Path(argv[0]), Path(argv[1]), argv[2:]
+    out_dir, kinds = Path(argv[0]), argv[1:]
     strategy = zoo.training.resolve_strategy("multiworker")  # before any TensorFlow op
     index = strategy.cluster_resolver.task_id
     mine = out_dir / f"worker{index}"
     mine.mkdir(parents=True, exist_ok=True)
     for kind in kinds:
         for objects in OBJECTS:
-            save_result(run_cell(kind, objects, strategy, data_dir), mine / f"{kind}-{objects}")
+            save_result(run_cell(kind, objects, strategy), mine / f"{kind}-{objects}")
             print("done", kind, objects, flush=True)
-    result = resume_after_one_worker_lost_its_newest_checkpoint(strategy, out_dir / "checkpoints", data_dir)
+    result = resume_after_one_worker_lost_its_newest_checkpoint(strategy, out_dir / "checkpoints")
     save_result(result, mine / "resume")
     print("done resume", flush=True)
 

@@ -1,9 +1,9 @@
 """The notebooks in `notebooks/` run top to bottom, with small budgets, and are stored without outputs.
 
 Each notebook has one cell tagged `parameters` (papermill's convention). The test inserts a cell
-after it that overrides those names with the budgets below (and points DATA_DIR at the shared data
-and MODELS_DIR at a temporary folder), executes the notebook in a fresh Python kernel with nbclient
-and fails on the first cell that raises. The notebooks check their own results with `assert`
+after it that overrides those names with the budgets below (and points MODELS_DIR at a temporary
+folder; the data sets they use ship with the package), executes the notebook in a fresh Python
+kernel with nbclient and fails on the first cell that raises. The notebooks check their own results with `assert`
 (served predictions equal in-process ones, identical weights across strategies, ...).
 """
 
@@ -12,8 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from tests_paths import SHARED_DATA, shared_data_or_skip
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
@@ -28,7 +26,6 @@ BUDGETS = {
     "04_distributed.ipynb": {"EPOCHS": 1},
     "05_custom_layers.ipynb": {"EPOCHS": 1},
 }
-USES_SHARED_DATA = {"02_sequences.ipynb", "03_graphs.ipynb"}
 
 
 def test_every_notebook_has_a_budget():
@@ -54,12 +51,10 @@ def test_stored_without_outputs(name):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(BUDGETS))
 def test_runs_top_to_bottom(name, tmp_path):
-    if name in USES_SHARED_DATA:
-        shared_data_or_skip()
     notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
     at = _parameters_cell(notebook)
     parameters = notebook.cells[at].source
-    overrides = {"DATA_DIR": str(SHARED_DATA), "MODELS_DIR": str(tmp_path / "models"), **BUDGETS[name]}
+    overrides = {"MODELS_DIR": str(tmp_path / "models"), **BUDGETS[name]}
     overrides = {key: value for key, value in overrides.items() if f"{key} =" in parameters}
     missing = set(BUDGETS[name]) - set(overrides)
     assert not missing, f"{name}: the parameters cell does not define {sorted(missing)}"

@@ -4,17 +4,20 @@
     >>> zoo.list_models("densenet*")
     ['densenet121', 'densenet169', 'densenet201', 'densenet264']
     >>> model = zoo.build("densenet121", num_classes=5, input_shape=(96, 96, 3))
+
+`import zoo` imports neither TensorFlow nor Keras: the registry answers from the card index
+(zoo/card_index.json), and `zoo.build`, `zoo.fit`, `zoo.export`, ... load their modules (and
+Keras) the first time they are used. When Keras is imported (now, if it already is), zoo registers
+`ZooModel` and the building blocks of `layers` with it, so `keras.models.load_model` reads zoo
+models; when TensorFlow is, `$ZOO_LOGICAL_CPUS` is applied (see zoo.training.strategies).
 """
 
 import os as _os
 
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from zoo.training.strategies import apply_logical_cpus_from_environment  # noqa: E402
-
-apply_logical_cpus_from_environment()  # $ZOO_LOGICAL_CPUS, before data or models start TensorFlow
-
-from zoo.build import build  # noqa: E402
+from zoo._lazy import make_lazy as _make_lazy  # noqa: E402
+from zoo._on_import import when_imported as _when_imported  # noqa: E402
 from zoo.cards import ModelCard, PretrainedWeights  # noqa: E402
 from zoo.errors import (  # noqa: E402
     CheckpointError,
@@ -24,14 +27,23 @@ from zoo.errors import (  # noqa: E402
     WeightsUnavailableError,
     ZooError,
 )
-from zoo.pretrained import preprocess_input  # noqa: E402
-from zoo.export import export  # noqa: E402
-from zoo.finetune import freeze, reset_head, unfreeze  # noqa: E402
-from zoo.training import evaluate, fit  # noqa: E402
-from zoo.saving import ZooModel, load_model  # noqa: E402
 from zoo.registry import card, is_model, list_models, register, register_model  # noqa: E402
 
 __version__ = "0.1.0"
+
+# Names that import Keras or TensorFlow, and the module of each (loaded on first use).
+_LAZY = {
+    "build": "zoo.build",
+    "fit": "zoo.training",
+    "evaluate": "zoo.training",
+    "export": "zoo.export",
+    "load_model": "zoo.saving",
+    "ZooModel": "zoo.saving",
+    "freeze": "zoo.finetune",
+    "unfreeze": "zoo.finetune",
+    "reset_head": "zoo.finetune",
+    "preprocess_input": "zoo.pretrained",
+}
 
 __all__ = [
     "build",
@@ -58,3 +70,22 @@ __all__ = [
     "WeightsError",
     "WeightsUnavailableError",
 ]
+
+
+def _register_with_keras(keras_module) -> None:
+    """`ZooModel` and the layers of `layers`, registered by name for `keras.models.load_model`."""
+    import layers  # noqa: F401
+    import zoo.saving  # noqa: F401
+
+
+def _apply_logical_cpus(tensorflow_module) -> None:
+    """$ZOO_LOGICAL_CPUS, before data or models start TensorFlow's devices."""
+    if _os.environ.get("ZOO_LOGICAL_CPUS", "").strip():
+        from zoo.training.strategies import apply_logical_cpus_from_environment
+
+        apply_logical_cpus_from_environment()
+
+
+_make_lazy(__name__, _LAZY)
+_when_imported("tensorflow", _apply_logical_cpus)
+_when_imported("keras", _register_with_keras)

@@ -1,6 +1,8 @@
-"""The `zoo` command line: `zoo list`, `zoo info`, `zoo train`, `zoo demo`, `zoo serve`.
+"""The `zoo` command line: `zoo list`, `zoo info`, `zoo train`, `zoo export`, `zoo demo`, `zoo serve`.
 
-Every command reads the one registry (zoo.registry); none keeps its own list of names.
+Every command reads the one registry (zoo.registry); none keeps its own list of names. `zoo
+--help`, `zoo list` and `zoo info` import neither TensorFlow nor Keras (the registry reads the card
+index); the other commands start TensorFlow without its C++ start-up lines (serving.tf_startup).
 """
 
 from __future__ import annotations
@@ -98,6 +100,17 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    """`zoo export MODEL.keras BASE_PATH`: the trained model as BASE_PATH/<version>/, a SavedModel to serve."""
+    import zoo
+
+    model = zoo.load_model(args.model)
+    path = zoo.export(model, args.base_path, version=args.version, class_names=args.class_names,
+                      preprocessing=args.preprocessing)
+    print(path)
+    return 0
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zoo", description="A TensorFlow/Keras model zoo with serving.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -135,7 +148,17 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--one-line", action="store_true", help="one line per epoch instead of a progress bar")
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=cmd_train, starts_tensorflow=True)
+
+    p = sub.add_parser("export", help="export a trained .keras model as a SavedModel for `zoo serve` / TF Serving")
+    p.add_argument("model", help="a .keras file (e.g. from zoo train --output)")
+    p.add_argument("base_path", help="the model's folder: writes BASE_PATH/<version>/ (e.g. models/digits)")
+    p.add_argument("--version", type=int, help="version number (default: one more than the largest present)")
+    p.add_argument("--class-names", nargs="+", metavar="NAME",
+                   help="one name per class (default: the model's own, else 0 .. k-1)")
+    p.add_argument("--preprocessing", help="how serving_bytes normalizes decoded pixels: unit (x/255, default), "
+                                           "raw, caffe, tf, torch, or a published weights tag such as imagenet")
+    p.set_defaults(func=cmd_export, starts_tensorflow=True)
 
     p = sub.add_parser("demo", help="the end-to-end demo on digits: build, fit, export, serve, query")
     p.add_argument("--model", default="lenet5")
@@ -144,7 +167,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="a digits.csv.gz file (default: scikit-learn's bundled copy)")
     p.add_argument("--quiet", action="store_true", help="no line per epoch")
     p.add_argument("--models-dir", default="models", help="where to export (models/digits/<version>/)")
-    p.set_defaults(func=cmd_demo)
+    p.set_defaults(func=cmd_demo, starts_tensorflow=True)
 
     p = sub.add_parser("serve", help="serve SavedModels over gRPC/REST (python -m serving --help for the flags)",
                        add_help=False)
@@ -161,6 +184,10 @@ def main(argv: list[str] | None = None) -> int:
 
         return serve_main(argv[1:], prog="zoo serve")
     args = make_parser().parse_args(argv)
+    if getattr(args, "starts_tensorflow", False):
+        from serving.tf_startup import import_tensorflow
+
+        import_tensorflow()
     try:
         return args.func(args)
     except (ZooError, FileNotFoundError) as error:  # the user's input: a message, not a traceback

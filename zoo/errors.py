@@ -26,3 +26,7 @@ class WeightsUnavailableError(ZooError, OSError):
 
 class CheckpointError(ZooError, RuntimeError):
     """Checkpoints exist in a checkpoint_dir and none of them can be restored."""
+
+
+class DatasetUnavailableError(ZooError, OSError):
+    """A data set that is neither bundled nor found locally, and could not be downloaded (or was corrupt)."""

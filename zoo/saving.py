@@ -77,7 +77,7 @@ def as_zoo_model(model: keras.Model, card: ModelCard | None, class_names=None) -
     its class and gets `zoo_card` / `zoo_class_names` as plain attributes, which a `.keras` file
     does not keep.
     """
-    names = _check_class_names(class_names, model)
+    names = check_class_names(class_names, model)
     if isinstance(model, ZooModel) or type(model).__name__ != "Functional":
         model.zoo_card, model.zoo_class_names = card, names
         return model
@@ -85,7 +85,7 @@ def as_zoo_model(model: keras.Model, card: ModelCard | None, class_names=None) -
                     zoo_class_names=names)
 
 
-def _check_class_names(class_names, model) -> tuple | None:
+def check_class_names(class_names, model) -> tuple | None:
     if class_names is None:
         return None
     names = tuple(str(c) for c in class_names)

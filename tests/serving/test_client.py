@@ -75,6 +75,13 @@ def test_predict_raw_image_bytes(client, models):
     assert client.predict("image", files[0])["scores"].shape == (1, 3)
 
 
+def test_uint8_pixels_are_never_sent_silently_as_0_to_255_floats(client):
+    pixels = (images(2) * 255).astype(np.uint8)
+    with pytest.raises(serving.ServingError, match=r"got uint8 values \(pixels 0..255\?\).*x / 255.*serving_bytes"):
+        client.predict("image", pixels)
+    assert client.predict("image", pixels / 255.0)["scores"].shape == (2, 3)  # scaled as trained: answered
+
+
 def test_predict_variable_length_sequences(client, models):
     rng = np.random.default_rng(3)
     sequences = [rng.normal(size=(n, 2)).astype(np.float32) for n in (5, 2, 7)]

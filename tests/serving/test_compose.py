@@ -137,4 +137,27 @@ def test_trainers_form_one_multiworker_cluster_and_export_where_tf_serving_looks
     upstream = services["tf-serving"]
     base_paths = [m.base_path for m in config_lib.parse_model_config(config_text(
         compose, upstream, flags(upstream["command"])["--model_config_file"])).model_config_list.config]
-    assert any(f"'{path}'" in chief_script for path in base_paths)
+    export = shlex.split(chief_script.split("&&")[1])  # the chief exports what it trained, with `zoo export`
+    assert export[0] == "zoo"
+    exported = make_parser().parse_args(export[1:])
+    assert exported.command == "export" and exported.model == make_parser().parse_args(train_0[1:]).output
+    assert exported.base_path in base_paths
+
+
+def test_the_documented_command_writes_the_data_the_trainers_read(compose, tmp_path):
+    import subprocess
+    import sys
+
+    from zoo.cli import make_parser
+    from zoo.training.sources import read_source
+
+    header = (ROOT / "docker-compose.yml").read_text(encoding="utf-8").split("\nname:")[0]
+    command = next(line.split("#", 1)[1].split("#")[0].split() for line in header.splitlines()
+                   if "zoo.data.digits" in line)
+    assert command[:3] == ["python", "-m", "zoo.data.digits"] and command[3] == "data/digits.npz"
+    subprocess.run([sys.executable, *command[1:]], cwd=tmp_path, check=True, capture_output=True)
+    assert mounts(compose["services"]["trainer-1"])["/data"] == "./data"  # beside docker-compose.yml
+    trained_on = make_parser().parse_args(compose["services"]["trainer-1"]["command"]).data
+    assert trained_on == "/data/digits.npz"
+    source = read_source(str(tmp_path / command[3]))  # what the trainers read as /data/digits.npz
+    assert source.input_shape == (32, 32, 1) and source.num_classes == 10 and source.labels.size == 898

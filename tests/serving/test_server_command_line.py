@@ -2,6 +2,8 @@
 
 import subprocess
 import sys
+import time
+from socket import create_server
 
 import pytest
 
@@ -42,6 +44,36 @@ def test_a_model_that_fails_to_load_stops_the_start(tmp_path):
     run = run_server("--model_name=m", f"--model_base_path={tmp_path / 'm'}")
     assert run.returncode == 1
     assert "1 model(s) did not become available: m: version 1: Could not find SavedModel" in run.stderr
+    # TensorFlow started (it loaded the version) without its C++ start-up lines (serving.tf_startup)
+    assert not [line for line in run.stderr.splitlines()
+                if any(marker in line for marker in ("absl::InitializeLog", "port.cc:", "cudart_stub.cc:", "cuInit"))]
+
+
+@pytest.mark.parametrize("command, flag", [
+    (["-m", "serving", "--port={port}"], "--port"),
+    (["-m", "zoo", "serve", "{models}", "--port=0", "--rest_api_port={port}"], "--rest_api_port"),
+])
+def test_a_port_in_use_is_one_line_naming_it(tmp_path, command, flag):
+    taken = create_server(("0.0.0.0", 0))  # listening, as another server would be
+    port = taken.getsockname()[1]
+    try:
+        args = [a.format(port=port, models=tmp_path) for a in command]
+        run = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=120)
+    finally:
+        taken.close()
+    assert run.returncode == 2
+    prog = "zoo serve" if "zoo" in command else "python -m serving"
+    assert run.stderr.splitlines() == [
+        f"{prog}: error: {flag}={port}: 0.0.0.0:{port} is already in use (another server is listening on it): "
+        f"stop that server, or choose another port ({flag}=0 takes any free port)"]
+
+
+def test_one_port_for_grpc_and_rest_is_refused_before_anything_starts():
+    run = subprocess.run([sys.executable, "-m", "serving", "--port=8765", "--rest_api_port=8765"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2
+    assert run.stderr.splitlines() == [
+        "python -m serving: error: --port and --rest_api_port are both 8765: gRPC and REST need a port each"]
 
 
 def test_a_bad_config_file_is_named_as_tf_serving_names_it(tmp_path):
@@ -101,14 +133,24 @@ def _wait_for(log, text, process, timeout=120):
         time.sleep(0.2)
 
 
+def _poll(condition, seconds: float) -> bool:
+    """Whether `condition()` becomes true within `seconds` (a generous bound, not a timing claim)."""
+    end = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.1)
+    return True
+
+
 def server_rss_mb(pid) -> float:
     with open(f"/proc/{pid}/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
 
 
 def test_memory_of_big_requests_stays_bounded(tmp_path):
-    """48 MB requests: what the first one leaves resident (gRPC and TensorFlow keep some of it, about
-    130 MB here) is reused by the next ones: RSS does not grow with the number of big requests."""
+    """48 MB requests: the memory they take is given back (RSS returns near its level before them),
+    and does not grow with the number of big requests."""
     import grpc
     import numpy as np
     import tensorflow as tf
@@ -145,10 +187,13 @@ def test_memory_of_big_requests_stays_bounded(tmp_path):
             for _ in range(6):
                 assert send(12_000_000) == 24_000_000.0
             after = server_rss_mb(server.pid)
-        print(f"server RSS {start:.0f} MB warm, {first:.0f} MB after two 48 MB requests, {after:.0f} after 8")
-        # kept per request, it would be 6 x 48 = 288 MB more; reused, it is allocator noise (up to ~90 MB
-        # seen while other jobs ran on the machine)
-        assert after - first < 3 * 48, (start, first, after)
+            given_back = _poll(lambda: server_rss_mb(server.pid) < start + 16, seconds=20)  # trimmed shortly after
+            end = server_rss_mb(server.pid)
+        print(f"server RSS {start:.0f} MB warm, {first:.0f} MB after two 48 MB requests, {after:.0f} after 8, "
+              f"{end:.0f} once given back")
+        # given back: RSS returns near where it started (670 -> 668 MB measured); kept, it was +40..75 MB with
+        # glibc's heap, +120..160 MB with oneDNN's pooling allocator, and 48 MB a request if it leaked
+        assert given_back, (start, first, after, end)
     finally:
         server.terminate()
         server.wait(30)

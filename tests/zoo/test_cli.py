@@ -62,3 +62,43 @@ def test_train_saves_through_a_rename_and_refuses_unknown_suffixes(capsys, tmp_p
     assert main(["train", "mlp", "--data", str(tmp_path / "digits.npz"), "--epochs", "1",
                  "--output", str(tmp_path / "model.h5")]) == 2
     assert "--output must end in .keras or .weights.h5" in capsys.readouterr().err
+
+
+NOISE = ("absl::InitializeLog", "port.cc:", "cudart_stub.cc:", "cuInit")
+
+
+def test_train_starts_tensorflow_quietly_and_still_says_what_is_wrong(tmp_path):
+    """The only line on stderr is the error: none of TensorFlow's C++ start-up lines."""
+    missing = tmp_path / "nowhere.npz"
+    result = subprocess.run([sys.executable, "-m", "zoo", "train", "mlp", "--data", str(missing)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()  # exactly one line
+    assert line.startswith("zoo: error: training data not found") and str(missing) in line
+    assert not any(marker in result.stderr for marker in NOISE)
+
+
+def test_export_writes_a_saved_model_that_answers_as_the_keras_file(capsys, tmp_path):
+    import numpy as np
+    import tensorflow as tf
+
+    import zoo
+
+    model = zoo.build("mlp", input_shape=(6, 6, 1), num_classes=3, hidden=(5,), class_names=["cat", "dog", "owl"])
+    model.save(tmp_path / "m.keras")
+    x = np.random.default_rng(0).random((4, 6, 6, 1), dtype=np.float32)
+
+    assert main(["export", str(tmp_path / "m.keras"), str(tmp_path / "models" / "pets"), "--version", "7"]) == 0
+    version = tmp_path / "models" / "pets" / "7"
+    assert capsys.readouterr().out.strip() == str(version)
+    serving_default = tf.saved_model.load(str(version)).signatures["serving_default"]
+    scores = serving_default(input_layer=tf.constant(x))["scores"].numpy()
+    np.testing.assert_allclose(scores, model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    assert (version / "assets.extra" / "class_names.txt").read_text().split() == ["cat", "dog", "owl"]  # the model's own
+
+    assert main(["export", str(tmp_path / "m.keras"), str(tmp_path / "models" / "pets"), "--class-names", "a", "b", "c"]) == 0
+    assert (tmp_path / "models" / "pets" / "8" / "assets.extra" / "class_names.txt").read_text().split() == ["a", "b", "c"]
+    assert main(["export", str(tmp_path / "m.keras"), str(tmp_path / "models" / "pets"), "--class-names", "a", "b"]) == 2
+    assert "class_names" in capsys.readouterr().err
+    assert main(["export", str(tmp_path / "missing.keras"), str(tmp_path / "models" / "pets")]) == 2
+    assert "no model file at" in capsys.readouterr().err

@@ -67,9 +67,7 @@ def _digits_job(tmp_path):
 
 def _mutag_job(tmp_path):
     """The same for GIN on MUTAG: graph batches, each split between the two workers."""
-    from tests_paths import shared_data_or_skip
-
-    mutag = shared_data_or_skip() / "graphs" / "MUTAG"
+    mutag = zoo.data.dataset_files("mutag")["graphs"].parent  # the bundled MUTAG folder
     return (["gin", "--data", str(mutag), "--batch-size", "17", "--learning-rate", "0.01", "--set", "batch_norm=False",
              "--set", "head_dropout=0.0", "--set", "hidden=(16,16)"], _gin)
 

@@ -1,5 +1,6 @@
-"""zoo.fit and `zoo train` on the sequence and graph data of the other families, on real data."""
+"""zoo.fit and `zoo train` on the sequence and graph data of the other families, on real data (the bundled sets)."""
 
+import gzip
 import subprocess
 import sys
 
@@ -12,15 +13,8 @@ from zoo import data as zoo_data
 
 
 @pytest.fixture(scope="module")
-def cora(shared_data_module):
-    return zoo_data.load_planetoid(shared_data_module / "graphs" / "cora" / "cora.npz", normalize_features=True)
-
-
-@pytest.fixture(scope="module")
-def shared_data_module():
-    from tests_paths import shared_data_or_skip
-
-    return shared_data_or_skip()
+def cora():
+    return zoo_data.load_dataset("cora", normalize_features=True)
 
 
 def gcn(cora):
@@ -49,8 +43,8 @@ def test_node_classification_learns_cora(cora):
     assert accuracy > 0.7, accuracy
 
 
-def test_graph_classification_batches(shared_data_module):
-    mutag = zoo_data.load_gin_text(shared_data_module / "graphs" / "MUTAG")
+def test_graph_classification_batches():
+    mutag, _ = zoo_data.load_dataset("mutag")
     keras.utils.set_random_seed(0)
     model = zoo.build("gin", task="graph", num_classes=2, input_shape=(mutag.num_features,))
     history = zoo.fit(model, mutag.dataset(batch_size=32, shuffle=True, seed=0), epochs=15, learning_rate=0.01,
@@ -59,10 +53,10 @@ def test_graph_classification_batches(shared_data_module):
     assert zoo.evaluate(model, mutag.dataset(batch_size=64))["accuracy"] > 0.75
 
 
-def test_graph_batches_are_split_across_replicas_and_train_as_on_one_device(shared_data_module):
+def test_graph_batches_are_split_across_replicas_and_train_as_on_one_device():
     from zoo.training.loop import _distribute
 
-    mutag = zoo_data.load_gin_text(shared_data_module / "graphs" / "MUTAG")
+    mutag, _ = zoo_data.load_dataset("mutag")
     data = mutag.dataset(batch_size=17)  # 188 graphs: 11 batches of 17, then one graph alone
     strategy = zoo.training.resolve_strategy("mirrored")
     assert strategy.num_replicas_in_sync == 2
@@ -90,8 +84,8 @@ def test_graph_batches_are_split_across_replicas_and_train_as_on_one_device(shar
     assert zoo.evaluate(mirrored, data, strategy=strategy) == pytest.approx(trained, rel=1e-5)  # 188 graphs, once each
 
 
-def test_variable_length_sequences(shared_data_module):
-    train = zoo_data.load_ts(shared_data_module / "sequences" / "JapaneseVowels_TRAIN.ts")
+def test_variable_length_sequences():
+    train = zoo_data.load_dataset("japanese_vowels", split="train")
     x, _ = zoo_data.pad_sequences(zoo_data.standardize(train.series)[0])
     keras.utils.set_random_seed(0)
     model = zoo.build("gru", num_classes=9, input_shape=(None, 12), units=(32,))
@@ -99,17 +93,30 @@ def test_variable_length_sequences(shared_data_module):
     assert history.history["accuracy"][-1] > history.history["accuracy"][0]
 
 
+def _plain_files(dataset, roles, folder):
+    """Paths `zoo train --data` reads: the bundled files, the gzipped ones unpacked into `folder`."""
+    paths = []
+    for role in roles:
+        path = zoo_data.dataset_files(dataset)[role]
+        if path.suffix == ".gz":
+            plain = folder / path.stem
+            plain.write_bytes(gzip.decompress(path.read_bytes()))
+            path = plain
+        paths.append(str(path.parent if role == "graphs" else path))
+    return paths
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "model, files, words",
+    "model, dataset, roles, words",
     [
-        ("gcn", ["graphs/cora/cora.npz"], ["val_accuracy"]),
-        ("gin", ["graphs/MUTAG"], ["accuracy"]),
-        ("conv1d", ["sequences/GunPoint_TRAIN.ts", "sequences/GunPoint_TEST.ts"], ["val_accuracy"]),
+        ("gcn", "cora", ["graph"], ["val_accuracy"]),
+        ("gin", "mutag", ["graphs"], ["accuracy"]),
+        ("conv1d", "gunpoint", ["train", "test"], ["val_accuracy"]),
     ],
 )
-def test_zoo_train_reads_graph_and_sequence_files(shared_data_module, model, files, words):
-    paths = [str(shared_data_module / f) for f in files]
+def test_zoo_train_reads_graph_and_sequence_files(tmp_path, model, dataset, roles, words):
+    paths = _plain_files(dataset, roles, tmp_path)
     command = [sys.executable, "-m", "zoo", "train", model, "--data", paths[0], "--epochs", "2", "--one-line"]
     if len(paths) > 1:
         command += ["--validation-data", paths[1]]

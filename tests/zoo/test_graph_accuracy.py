@@ -1,4 +1,4 @@
-"""Accuracy of the graph models on real data (../shared/data), with fixed seeds.
+"""Accuracy of the graph models on real data (the bundled Cora and MUTAG), with fixed seeds.
 
 - gcn on Cora, Planetoid split (140 training nodes): test accuracy, mean of 3 seeds >= 0.80
   (Kipf & Welling report 81.5 %). Setup of the paper: row-normalized features, Adam 0.01,
@@ -22,7 +22,7 @@ import pytest
 import tensorflow as tf
 
 import zoo
-from zoo.data import load_gin_folds, load_gin_text, load_planetoid, merge_graphs
+from zoo.data import load_dataset, merge_graphs
 
 pytestmark = pytest.mark.slow
 
@@ -64,9 +64,9 @@ def _cora_accuracy(name, data, *, seeds, epochs, learning_rate, select_on_valida
     return accuracies
 
 
-def test_gcn_on_cora(shared_data, capsys):
+def test_gcn_on_cora(capsys):
     start = time.perf_counter()
-    data = load_planetoid(shared_data / "graphs" / "cora" / "cora.npz", normalize_features=True)
+    data = load_dataset("cora", normalize_features=True)
     accuracies = _cora_accuracy("gcn", data, seeds=(0, 1, 2), epochs=200, learning_rate=0.01,
                                 select_on_validation=True)
     mean = float(np.mean(accuracies))
@@ -78,9 +78,9 @@ def test_gcn_on_cora(shared_data, capsys):
     assert mean >= 0.80
 
 
-def test_gat_on_cora(shared_data, capsys):
+def test_gat_on_cora(capsys):
     start = time.perf_counter()
-    data = load_planetoid(shared_data / "graphs" / "cora" / "cora.npz", normalize_features=True)
+    data = load_dataset("cora", normalize_features=True)
     (accuracy,) = _cora_accuracy("gat", data, seeds=(0,), epochs=100, learning_rate=0.005)
     _report(
         capsys,
@@ -90,11 +90,9 @@ def test_gat_on_cora(shared_data, capsys):
     assert accuracy >= 0.80
 
 
-def test_gin_on_mutag_10_fold(shared_data, capsys):
+def test_gin_on_mutag_10_fold(capsys):
     start = time.perf_counter()
-    folder = shared_data / "graphs" / "MUTAG"
-    data = load_gin_text(folder)
-    folds = load_gin_folds(folder)
+    data, folds = load_dataset("mutag")
     epochs, decay_every = 200, 50
 
     def build():

@@ -12,13 +12,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests_paths import local_dataset_or_skip
 from zoo.data import (
     NodeClassificationData,
+    dataset_files,
     from_edge_list,
     from_networkx,
     graph_dataset,
     load_gin_folds,
     load_gin_text,
+    load_dataset,
     load_planetoid,
     merge_graphs,
     shard_graph_batch,
@@ -32,8 +35,9 @@ ROOT = Path(__file__).resolve().parents[2]
 # ------------------------------------------------------------------------------------------------
 
 
-def test_planetoid_cora(shared_data):
-    data = load_planetoid(shared_data / "graphs" / "cora" / "cora.npz")
+def test_planetoid_cora():
+    path = dataset_files("cora")["graph"]  # the bundled cora.npz
+    data = load_planetoid(path)
     g = data.graph
     assert g["node_features"].shape == (2708, 1433) and g["node_features"].dtype == np.float32
     assert g["edge_index"].shape == (2, 10858) and g["edge_index"].dtype == np.int32
@@ -42,7 +46,7 @@ def test_planetoid_cora(shared_data):
     # both directions of every edge
     pairs = set(map(tuple, g["edge_index"].T))
     assert all((v, u) in pairs for u, v in pairs)
-    normalized = load_planetoid(shared_data / "graphs" / "cora" / "cora.npz", normalize_features=True)
+    normalized = load_planetoid(path, normalize_features=True)
     sums = normalized.graph["node_features"].sum(axis=1)
     np.testing.assert_allclose(sums[sums > 0], 1.0, rtol=1e-5)
     (x, y, w), = list(data.dataset("train"))
@@ -51,8 +55,8 @@ def test_planetoid_cora(shared_data):
     assert np.count_nonzero(w.numpy()) == 140 and set(np.flatnonzero(w.numpy())) == set(data.train_index)
 
 
-def test_planetoid_citeseer_unlabelled_nodes(shared_data):
-    data = load_planetoid(shared_data / "graphs" / "citeseer" / "citeseer.npz")
+def test_planetoid_citeseer_unlabelled_nodes():
+    data = local_dataset_or_skip("citeseer")  # $ZOO_DATA_DIR: ../shared/data for developers and CI
     assert data.num_nodes == 3327 and data.num_classes == 6
     unlabelled = np.flatnonzero(data.labels < 0)
     assert len(unlabelled) == 15
@@ -72,8 +76,8 @@ def test_planetoid_bad_files(tmp_path):
         ).mask("dev")
 
 
-def test_gin_text_mutag_and_folds(shared_data):
-    folder = shared_data / "graphs" / "MUTAG"
+def test_gin_text_mutag_and_folds():
+    folder = dataset_files("mutag")["graphs"].parent  # the bundled MUTAG/
     data = load_gin_text(folder)
     assert len(data) == 188 and data.num_classes == 2 and data.name == "MUTAG"
     assert np.bincount(data.labels).tolist() == [63, 125]
@@ -96,8 +100,9 @@ def test_gin_text_mutag_and_folds(shared_data):
         assert sorted(np.concatenate([train, test]).tolist()) == list(range(188))
 
 
-def test_gin_text_proteins(shared_data):
-    data = load_gin_text(shared_data / "graphs" / "PROTEINS" / "PROTEINS.txt")
+def test_gin_text_proteins():
+    data, folds = local_dataset_or_skip("proteins")  # $ZOO_DATA_DIR: ../shared/data for developers and CI
+    assert len(folds) == 10
     assert len(data) == 1113 and data.num_classes == 2 and data.num_features == 3
 
 
@@ -274,9 +279,9 @@ def test_graph_dataset_bad_arguments():
         graph_dataset([graphs[0], {k: v for k, v in graphs[1].items() if k != "edge_features"}])
 
 
-def test_gin_data_dataset(shared_data):
-    data = load_gin_text(shared_data / "graphs" / "MUTAG")
-    train, test = load_gin_folds(shared_data / "graphs" / "MUTAG")[0]
+def test_gin_data_dataset():
+    data, folds = load_dataset("mutag")
+    train, test = folds[0]
     batches = list(data.dataset(test, batch_size=8))
     assert sum(len(y) for _, y in batches) == len(test)
     np.testing.assert_array_equal(np.concatenate([y.numpy() for _, y in batches]), data.labels[test])

@@ -13,8 +13,8 @@ from PIL import Image
 import zoo
 from zoo.data.image_files import header_problems
 from zoo.data.images import ImageFolder, list_image_folder
-from zoo.training.data import as_training_data
 from zoo.training.image_folders import bind
+from zoo.training.sources import as_training_data
 
 COLOURS = {"blue": (40, 60, 200), "green": (40, 190, 60), "red": (210, 40, 40)}
 
@@ -52,11 +52,16 @@ def flat_model(input_shape, classes, **kwargs):
     return zoo.build("mlp", input_shape=input_shape, num_classes=classes, hidden=(16,), dropout=0.0, **kwargs)
 
 
+def part(model, root, **kwargs):
+    """The `BoundFolder` of `root` bound to `model` (its files, indices, cache)."""
+    return as_training_data(bind(model, str(root), **kwargs)[0], batch_size=64, shuffle=False).part
+
+
 def one_epoch(model, root, **kwargs):
-    """(images, labels) of epoch 0 of `root` bound to `model`, unshuffled."""
-    data, _ = bind(model, str(root), **kwargs)
-    xs, ys = zip(*as_training_data(data, batch_size=64, shuffle=False).make(0).as_numpy_iterator())
-    return np.concatenate(xs), np.concatenate(ys), data
+    """(images, labels, BoundFolder) of epoch 0 of `root` bound to `model`, unshuffled."""
+    data = as_training_data(bind(model, str(root), **kwargs)[0], batch_size=64, shuffle=False)
+    xs, ys = zip(*data.make(0).as_numpy_iterator())
+    return np.concatenate(xs), np.concatenate(ys), data.part
 
 
 def test_files_of_every_kind_are_converted_and_resized(tmp_path):
@@ -206,9 +211,8 @@ def test_a_file_damaged_past_its_header_is_named_when_read_or_skipped_and_resume
 def test_validation_split_is_a_fixed_split_of_the_files(tmp_path):
     root = colour_folder(tmp_path / "photos", per_class=10)
     model = flat_model((8, 8, 3), 3)
-    train, validation = bind(model, str(root), validation_split=0.2, seed=3)
-    again, _ = bind(model, str(root), validation_split=0.2, seed=3)
-    other, _ = bind(model, str(root), validation_split=0.2, seed=4)
+    train, validation = (as_training_data(d, batch_size=8).part for d in bind(model, str(root), validation_split=0.2, seed=3))
+    again, other = part(model, root, validation_split=0.2, seed=3), part(model, root, validation_split=0.2, seed=4)
     assert not set(train.indices) & set(validation.indices) and len(train.indices) + len(validation.indices) == 30
     assert np.bincount(train.folder.labels[validation.indices]).tolist() == [2, 2, 2]  # per class
     assert np.array_equal(train.indices, again.indices) and not np.array_equal(train.indices, other.indices)

@@ -17,6 +17,8 @@ REQUIRED_IMAGE_MODELS = [
 @pytest.fixture
 def scratch_registry():
     """Names registered during a test are removed afterwards."""
+    import zoo.models  # noqa: F401  (the families first: only the test's own names are removed)
+
     before = set(registry._builders)
     yield
     for name in set(registry._builders) - before:

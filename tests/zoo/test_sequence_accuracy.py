@@ -1,4 +1,4 @@
-"""Sequence models trained on real data (../shared/data/sequences), fixed seeds, with keras fit.
+"""Sequence models trained on real data (the bundled sets of `zoo.data.load_dataset`), fixed seeds, with keras fit.
 
 - GunPoint (univariate, length 150, 50 train / 150 test): the `conv1d` FCN, test accuracy >= 0.95
   (InceptionTime reaches 1.00; the FCN paper reports 1.00 after 2000 epochs).
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo.data import load_ts, pad_sequences, standardize
+from zoo.data import load_dataset, pad_sequences, standardize
 
 
 def train_and_evaluate(model, x_train, y_train, x_test, y_test, *, epochs, batch_size, learning_rate):
@@ -27,12 +27,10 @@ def train_and_evaluate(model, x_train, y_train, x_test, y_test, *, epochs, batch
 
 
 @pytest.mark.slow
-def test_conv1d_on_gunpoint(shared_data):
+def test_conv1d_on_gunpoint():
     start = time.perf_counter()
     keras.utils.set_random_seed(0)
-    folder = shared_data / "sequences"
-    train = load_ts(folder / "GunPoint_TRAIN.ts")
-    test = load_ts(folder / "GunPoint_TEST.ts", class_names=train.class_names)
+    train, test = load_dataset("gunpoint")
     (x_train, _), (x_test, _) = train.padded(), test.padded()
     model = zoo.build("conv1d", num_classes=train.num_classes, input_shape=(None, 1))
     result = train_and_evaluate(model, x_train, train.labels, x_test, test.labels,
@@ -44,12 +42,10 @@ def test_conv1d_on_gunpoint(shared_data):
 
 
 @pytest.mark.slow
-def test_masked_gru_on_japanese_vowels(shared_data):
+def test_masked_gru_on_japanese_vowels():
     start = time.perf_counter()
     keras.utils.set_random_seed(0)
-    folder = shared_data / "sequences"
-    train = load_ts(folder / "JapaneseVowels_TRAIN.ts")
-    test = load_ts(folder / "JapaneseVowels_TEST.ts", class_names=train.class_names)
+    train, test = load_dataset("japanese_vowels")
     series_train, stats = standardize(train.series)
     series_test, _ = standardize(test.series, stats)
     x_train, mask_train = pad_sequences(series_train)

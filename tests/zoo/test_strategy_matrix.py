@@ -21,21 +21,11 @@ import pytest
 
 import strategy_cells as cells
 import zoo
-from tests_paths import SHARED_DATA, free_ports
+from tests_paths import free_ports
 
 CELLS = [(kind, objects) for kind in cells.KINDS for objects in cells.OBJECTS]
 IDS = [f"{kind}-{objects}" for kind, objects in CELLS]
 TESTS_DIR = Path(__file__).resolve().parents[1]
-
-
-def _kinds_with_data():
-    """Images always; sequences and graphs when ../shared/data is there."""
-    return ["image"] + (["sequence", "graph"] if SHARED_DATA.is_dir() else [])
-
-
-def _skip_without_data(kind):
-    if kind not in _kinds_with_data():
-        pytest.skip(f"shared data folder not found at {SHARED_DATA}")
 
 
 _ONE_DEVICE = {}
@@ -44,7 +34,7 @@ _ONE_DEVICE = {}
 def one_device(kind, objects):
     """The reference run of a cell (computed once, for the mirrored and the worker comparisons)."""
     if (kind, objects) not in _ONE_DEVICE:
-        _ONE_DEVICE[kind, objects] = cells.run_cell(kind, objects, "one_device", SHARED_DATA)
+        _ONE_DEVICE[kind, objects] = cells.run_cell(kind, objects, "one_device")
     return _ONE_DEVICE[kind, objects]
 
 
@@ -63,7 +53,7 @@ def assert_same_training(result, reference, atol):
 def assert_cell_behaviour(kind, objects, result):
     """What each column promises, on any strategy."""
     history = result["history"]
-    initial = cells.load_kind(kind, SHARED_DATA)[0]().get_weights()
+    initial = cells.load_kind(kind)[0]().get_weights()
     assert any(not np.allclose(a, b) for a, b in zip(result["weights"], initial)), "it did not train"
     if objects == "loss-and-metrics":
         accuracy, xent = cells.METRIC_NAMES
@@ -81,11 +71,10 @@ def assert_cell_behaviour(kind, objects, result):
 
 @pytest.mark.parametrize("kind, objects", CELLS, ids=IDS)
 def test_mirrored_over_two_cpus_trains_like_one_device(kind, objects):
-    _skip_without_data(kind)
     strategy = zoo.training.resolve_strategy("mirrored")
     assert strategy.num_replicas_in_sync == 2
     reference = one_device(kind, objects)
-    mirrored = cells.run_cell(kind, objects, strategy, SHARED_DATA)
+    mirrored = cells.run_cell(kind, objects, strategy)
     assert_cell_behaviour(kind, objects, reference)
     assert_cell_behaviour(kind, objects, mirrored)
     assert_same_training(mirrored, reference, atol=1e-5)
@@ -109,7 +98,7 @@ def workers(tmp_path_factory):
     logs = [open(out / f"worker{i}.log", "w") for i in range(2)]
     processes = [
         subprocess.Popen(
-            [sys.executable, str(TESTS_DIR / "strategy_cells.py"), str(out), str(SHARED_DATA), *_kinds_with_data()],
+            [sys.executable, str(TESTS_DIR / "strategy_cells.py"), str(out), *cells.KINDS],
             env=dict(env, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})),
             stdout=logs[i], stderr=subprocess.STDOUT)
         for i in range(2)
@@ -153,7 +142,6 @@ def _start_workers_first(request):
 @pytest.mark.slow
 @pytest.mark.parametrize("kind, objects", CELLS, ids=IDS)
 def test_two_workers_train_like_one_device(workers, kind, objects):
-    _skip_without_data(kind)
     out, _ = workers()
     worker0, worker1 = (cells.load_result(out / f"worker{i}" / f"{kind}-{objects}") for i in (0, 1))
     for a, b in zip(worker0["weights"], worker1["weights"], strict=True):
@@ -176,7 +164,7 @@ def test_two_workers_resume_from_the_newest_step_both_restore(workers):
     assert len(worker0["history"]["loss"]) == 2  # epochs 2 and 3: resumed at the end of epoch 1 (step 4)
     assert "ckpt-8 does not restore" in logs[1] and "resuming from" in logs[1]
     assert "another worker restores nothing newer than step 4" in logs[0]
-    build, train, _, batch_size = cells.load_kind("image", SHARED_DATA)
+    build, train, _, batch_size = cells.load_kind("image")
     uninterrupted = build()
     zoo.fit(uninterrupted, train, epochs=3, batch_size=batch_size, optimizer="sgd", learning_rate=0.1, verbose=0)
     for a, b in zip(worker0["weights"], uninterrupted.get_weights(), strict=True):

@@ -1,4 +1,4 @@
-"""Sequence data: the .ts reader (shared files, malformed input), padding + masks (numpy and tf.data),
+"""Sequence data: the .ts reader (the bundled files, malformed input), padding + masks (numpy and tf.data),
 standardization, and text through TextVectorization."""
 
 import keras
@@ -9,6 +9,8 @@ import zoo
 from zoo.data import (
     TimeSeriesData,
     TsFormatError,
+    dataset_files,
+    load_dataset,
     load_ts,
     pad_sequences,
     standardize,
@@ -27,12 +29,14 @@ def write(tmp_path, text, name="toy.ts"):
     return path
 
 
-# the shared files ----------------------------------------------------------------------------------
+# the bundled files (gzipped .ts) -------------------------------------------------------------------
 
 
-def test_gunpoint(shared_data):
-    train = load_ts(shared_data / "sequences" / "GunPoint_TRAIN.ts")
-    test = load_ts(shared_data / "sequences" / "GunPoint_TEST.ts", class_names=train.class_names)
+def test_gunpoint():
+    files = dataset_files("gunpoint")
+    assert files["train"].name == "GunPoint_TRAIN.ts.gz"
+    train = load_ts(files["train"])
+    test = load_ts(files["test"], class_names=train.class_names)
     assert (len(train), len(test)) == (50, 150)
     assert train.problem_name == "GunPoint" and train.class_names == ("1", "2") and train.num_classes == 2
     assert all(s.shape == (150, 1) and s.dtype == np.float32 for s in train.series + test.series)
@@ -44,9 +48,8 @@ def test_gunpoint(shared_data):
     assert x.shape == (50, 150, 1) and mask.all()
 
 
-def test_japanese_vowels_variable_length(shared_data):
-    train = load_ts(shared_data / "sequences" / "JapaneseVowels_TRAIN.ts")
-    test = load_ts(shared_data / "sequences" / "JapaneseVowels_TEST.ts", class_names=train.class_names)
+def test_japanese_vowels_variable_length():
+    train, test = load_dataset("japanese_vowels")
     assert (len(train), len(test)) == (270, 370)
     assert train.num_channels == test.num_channels == 12
     lengths = np.concatenate([train.lengths, test.lengths])
@@ -152,8 +155,8 @@ def test_standardize():
     np.testing.assert_allclose(np.concatenate(again), values, rtol=1e-5, atol=1e-6)
 
 
-def test_timeseries_dataset_pads_each_batch_and_masks(shared_data):
-    train = load_ts(shared_data / "sequences" / "JapaneseVowels_TRAIN.ts")
+def test_timeseries_dataset_pads_each_batch_and_masks():
+    train = load_dataset("japanese_vowels", split="train")
     ds = timeseries_dataset(train.series, train.labels, batch_size=64, with_mask=True)
     seen = 0
     for (x, mask), y in ds:
@@ -175,8 +178,8 @@ def test_timeseries_dataset_pads_each_batch_and_masks(shared_data):
     assert next(iter(timeseries_dataset(train.series[:3]))).shape == (3, train.lengths[:3].max(), 12)
 
 
-def test_a_masked_model_fits_the_padded_pipeline(shared_data):
-    train = load_ts(shared_data / "sequences" / "JapaneseVowels_TRAIN.ts")
+def test_a_masked_model_fits_the_padded_pipeline():
+    train = load_dataset("japanese_vowels", split="train")
     model = zoo.build("gru", num_classes=9, input_shape=(None, 12), units=(8,))
     model.compile("adam", "sparse_categorical_crossentropy")
     history = model.fit(train.dataset(batch_size=90, shuffle=True, seed=0), epochs=1, verbose=0, shuffle=False)

@@ -1,5 +1,6 @@
-"""Data loading: the real data sets the zoo's demos, notebooks and tests train on."""
+"""Data loading: readers for users' own files, and public data sets by name (`load_dataset`; four ship with the package)."""
 
+from zoo.data.datasets import DatasetInfo, dataset_files, dataset_info, list_datasets, load_dataset
 from zoo.data.digits import load_digits
 from zoo.data.graphs import (
     GraphClassificationData,
@@ -19,6 +20,11 @@ from zoo.data.tfgnn_interop import from_graph_tensor, to_graph_tensor
 from zoo.data.timeseries import TimeSeriesData, TsFormatError, load_ts, pad_sequences, standardize, timeseries_dataset
 
 __all__ = [
+    "DatasetInfo",
+    "dataset_files",
+    "dataset_info",
+    "list_datasets",
+    "load_dataset",
     "from_edge_list",
     "from_graph_tensor",
     "from_networkx",

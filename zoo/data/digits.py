@@ -2,6 +2,10 @@
 
 Reads scikit-learn's bundled copy (no network), or a `digits.csv.gz` file in the same format
 (64 comma-separated pixel values 0..16 per line, row-major, then the label).
+
+`python -m zoo.data.digits data/digits.npz` writes them as a `.npz` that `zoo train --data` reads
+(`x`/`y`: the training half, `x_test`/`y_test`: the other, 32x32 for LeNet-5 by default): what
+docker-compose.yml's training service reads from `./data`.
 """
 
 from __future__ import annotations
@@ -67,3 +71,30 @@ def _read_csv(path):
             f"got {table.shape[1] if table.ndim == 2 else 'ragged'}"
         )
     return table[:, :64], table[:, 64]
+
+
+def write_npz(path: str | os.PathLike, *, image_size: int = 32, source: str | os.PathLike | None = None) -> str:
+    """Write digits as a `.npz`: `x` float32 [898, s, s, 1] in [0, 1] and `y` int32 [898] (the training
+    half), `x_test` / `y_test` (the other half). Returns the path written."""
+    (x, y), (x_test, y_test) = load_digits(source, image_size=image_size)
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    np.savez_compressed(path, x=x, y=y, x_test=x_test, y_test=y_test)
+    return path
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m zoo.data.digits",
+                                     description="write the digits data set as a .npz for zoo train --data")
+    parser.add_argument("output", help="e.g. data/digits.npz")
+    parser.add_argument("--image-size", type=int, default=32, help="side of the square images (default 32, LeNet-5's)")
+    parser.add_argument("--source", help="a digits.csv.gz file (default: scikit-learn's bundled copy)")
+    args = parser.parse_args(argv)
+    print(f"wrote {write_npz(args.output, image_size=args.image_size, source=args.source)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

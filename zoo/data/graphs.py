@@ -6,7 +6,7 @@ A single graph, and a batch of graphs, is a dict of arrays in the zoo's graph ba
 `node_graph_ids` [N] int32. Batching many graphs concatenates their nodes and edges and adds
 each graph's node offset to its edge ids, so a batch is one big graph with disconnected parts.
 
-Readers (any path; the shared test data is only one example):
+Readers (any path; `zoo.data.load_dataset` reads the bundled and downloadable sets with them):
 
 - `load_planetoid(path)`: the Planetoid citation graphs (Cora, CiteSeer) as `.npz` files with
   `features`, `labels`, `edge_index`, `train_index`, `val_index`, `test_index`.
@@ -362,6 +362,39 @@ def graph_dataset(graphs, labels=None, *, batch_size: int = 32, shuffle: bool = 
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InvalidArgumentError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     graphs = list(graphs)
+    take = _graph_taker(graphs, labels)
+    dataset = tf.data.Dataset.range(len(graphs))
+    if shuffle:
+        dataset = dataset.shuffle(len(graphs), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        dataset = dataset.repeat()
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    dataset = dataset.map(take, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def graph_batches(graphs, labels=None):
+    """`batches(order, batch_size) -> tf.data.Dataset`: the graphs in a given order, merged into batches.
+
+    The graphs become pipeline constants once; each call makes a dataset that visits them in `order`
+    (an int array of graph indices, e.g. one permutation per epoch), `batch_size` graphs per batch,
+    with the same elements as `graph_dataset`.
+    """
+    import tensorflow as tf
+
+    take = _graph_taker(list(graphs), labels)
+
+    def batches(order, batch_size: int):
+        dataset = tf.data.Dataset.from_tensor_slices(np.asarray(order, dtype="int64")).batch(batch_size)
+        return dataset.map(take, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
+
+    return batches
+
+
+def _graph_taker(graphs: list, labels):
+    """A tf.data map `indices [B] -> batch` (or `(batch, labels [B])`) over `graphs` held as constants."""
+    import tensorflow as tf
+
     element = _ragged_graphs(graphs)
     if labels is not None:
         labels = np.asarray(labels)
@@ -373,14 +406,7 @@ def graph_dataset(graphs, labels=None, *, batch_size: int = 32, shuffle: bool = 
         batch = _merge_ragged_batch({key: tf.gather(value, indices) for key, value in element.items()})
         return batch if labels is None else (batch, tf.gather(labels, indices))
 
-    dataset = tf.data.Dataset.range(len(graphs))
-    if shuffle:
-        dataset = dataset.shuffle(len(graphs), seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        dataset = dataset.repeat()
-    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
-    dataset = dataset.map(take, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    return take
 
 
 # --------------------------------------------------------------------------------------------------

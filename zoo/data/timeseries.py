@@ -20,6 +20,7 @@ with `pad_value` (default 0.0, the `mask_value` of the zoo's sequence models) an
 
 from __future__ import annotations
 
+import gzip
 import os
 from dataclasses import dataclass, field
 
@@ -84,7 +85,7 @@ def load_ts(path: str | os.PathLike, *, class_names=None, dtype: str = "float32"
     """Read a `.ts` file (univariate or multivariate, equal or variable length).
 
     Args:
-        path: the file.
+        path: the file; a name ending in `.gz` is read through gzip (`GunPoint_TRAIN.ts.gz`).
         class_names: the label of each class index, to map labels the same way across files
             (e.g. `load_ts(test_path, class_names=train.class_names)`). Default: the header's
             `@classLabel` list, in its order.
@@ -102,7 +103,7 @@ def load_ts(path: str | os.PathLike, *, class_names=None, dtype: str = "float32"
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f".ts file not found: {path!r}")
-    with open(path, encoding="utf-8") as f:
+    with (gzip.open if path.endswith(".gz") else open)(path, "rt", encoding="utf-8") as f:
         lines = f.read().splitlines()
     return _parse(lines, path, class_names=class_names, dtype=dtype)
 

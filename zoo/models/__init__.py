@@ -1,7 +1,8 @@
 """The model families. Importing this package registers every family's variants.
 
 One module per family: its configurations as data, its builder, its cards. Blocks live in
-`layers/`. Add a family by adding a module here and one import line below.
+`layers/`. Add a family by adding a module here and one import line below, then regenerate the
+card index that `zoo list` and `zoo.card` read without importing Keras: `python -m zoo.card_index`.
 """
 
 from zoo.models import alexnet  # noqa: F401

@@ -47,6 +47,7 @@ def register_variants(variants: dict, cards: dict[str, ModelCard], build_fn: Cal
             )
 
         builder.__name__ = builder.__qualname__ = name
+        builder.__module__ = build_fn.__module__  # the family's module: what the card index records
         builder.__doc__ = f"Build {name} ({cards[name].description}). Use zoo.build({name!r}, ...)."
         register_model(cards[name], builder)
 

@@ -1,18 +1,7 @@
-"""Turning what a user passes to `zoo.fit` into batched tf.data pipelines, one per epoch.
-
-Accepted training data:
-- a `tf.data.Dataset` yielding batches `(inputs, labels)` (used as given: batch it yourself);
-- a tuple `(x, y)` of numpy arrays (x may be a dict of arrays, e.g. a graph or multi-input batch);
-- a path to a `.npz` file with arrays `x` and `y` (or `images` and `labels`);
-- an image folder bound to a model (`zoo.training.image_folders`: `zoo.fit` and `zoo.evaluate`
-  bind a folder path), streamed from its files.
-Arrays and files are shuffled per epoch with a fixed seed, so a resumed run sees the same
-order as the original one and can skip the batches already trained on.
-"""
+"""Batched training data, one tf.data pipeline per epoch (what `zoo.training.sources` reads data into)."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Callable
 
@@ -43,33 +32,17 @@ class TrainingData:
         return -(-self.num_examples // self.batch_size)
 
 
-def as_training_data(data, *, batch_size: int, shuffle: bool = True, seed: int = 0, name: str = "data") -> TrainingData:
-    """Wrap `data` (see module docstring) as TrainingData; raises a clear error for bad data."""
-    if isinstance(data, tf.data.Dataset):
-        return TrainingData(make=lambda epoch: data, num_examples=None, batch_size=None)
-    if hasattr(data, "training_data"):  # an image folder bound to a model (zoo.training.image_folders.bind)
-        return data.training_data(batch_size=batch_size, shuffle=shuffle, seed=seed)
-    if isinstance(data, (str, os.PathLike)):
-        return as_training_data(read_arrays(os.fspath(data)), batch_size=batch_size, shuffle=shuffle, seed=seed, name=name)
-    if isinstance(data, tuple) and len(data) == 2:
-        x, y = data
-        return _from_arrays(x, y, batch_size=batch_size, shuffle=shuffle, seed=seed, name=name)
-    raise InvalidArgumentError(
-        f"{name} must be a tf.data.Dataset of (inputs, labels) batches, a tuple (x, y) of arrays, or a path to an "
-        f"image folder or .npz file; got {type(data).__name__}"
-    )
-
-
-def _from_arrays(x, y, *, batch_size, shuffle, seed, name) -> TrainingData:
+def check_batch_size(batch_size) -> None:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InvalidArgumentError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    x = {k: np.asarray(v) for k, v in x.items()} if isinstance(x, dict) else np.asarray(x)
-    y = np.asarray(y)
-    lengths = {k: len(v) for k, v in x.items()} if isinstance(x, dict) else {"x": len(x)}
-    if any(n != len(y) for n in lengths.values()):
-        raise InvalidArgumentError(f"{name}: inputs and labels differ in length: {lengths} vs {len(y)} labels")
-    if len(y) == 0:
-        raise InvalidArgumentError(f"{name} is empty")
+
+
+def arrays_training_data(x, y: np.ndarray, *, batch_size: int, shuffle: bool, seed: int) -> TrainingData:
+    """Examples `x` (an array [n, ...] or a dict of them) with labels `y` [n, ...], in batches.
+
+    Shuffled per epoch with a fixed seed: the order of epoch e depends only on (seed, e).
+    """
+    check_batch_size(batch_size)
     n = len(y)
 
     def make(epoch: int) -> tf.data.Dataset:
@@ -78,23 +51,6 @@ def _from_arrays(x, y, *, batch_size, shuffle, seed, name) -> TrainingData:
         return tf.data.Dataset.from_tensor_slices((xs, y[order])).batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
     return TrainingData(make=make, num_examples=n, batch_size=batch_size)
-
-
-def read_arrays(path: str):
-    """(x, y) arrays from a `.npz` file (`x`/`y`, `images`/`labels` or `x_train`/`y_train`)."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"training data not found: {path!r}")
-    if os.path.isdir(path):
-        raise InvalidArgumentError(f"{path!r} is a folder: an image folder is streamed at a model's input size, "
-                                   "so pass it to zoo.fit or zoo.evaluate rather than reading it into arrays")
-    if path.endswith(".npz"):
-        with np.load(path) as archive:
-            keys = set(archive.files)
-            for x_key, y_key in (("x", "y"), ("images", "labels"), ("x_train", "y_train")):
-                if {x_key, y_key} <= keys:
-                    return archive[x_key], archive[y_key]
-        raise InvalidArgumentError(f"{path!r} has arrays {sorted(keys)}; expected 'x' and 'y' (or 'images' and 'labels')")
-    raise InvalidArgumentError(f"cannot read training data from {path!r}: expected an image folder or a .npz file")
 
 
 def check_labels(labels: np.ndarray, num_classes: int, name: str = "labels") -> None:

@@ -2,7 +2,9 @@
 
     zoo.fit(model, "photos/", validation_split=0.2, cache=False, on_bad_file="error")
 
-`bind` turns a folder path into a `BoundFolder`: the folder's files (listed, their headers
+`zoo.training.sources.read_source` reads a folder path as a `FolderSource` (listed, not decoded:
+what `zoo train` builds a model for). `bind` turns a folder (path or FolderSource) into a
+`DataSource` bound to a model: the folder's files (listed, their headers
 checked: `zoo.data.images.ImageFolder`), resized to the model's input size and converted to its
 channels (the model's input shape, else its card's), with labels that follow the model's class
 names. The folder's class names (its sorted sub-folder names) become the model's
@@ -10,7 +12,7 @@ names. The folder's class names (its sorted sub-folder names) become the model's
 model does not have, or a model without class names whose head has another number of classes,
 is an error before training.
 
-`as_training_data` makes a `FolderData` of it: epoch `e`'s order is a permutation of the files
+Its `training_data` is a `FolderData`: epoch `e`'s order is a permutation of the files
 drawn from (seed, e), so a resumed run sees the same batches; files are decoded as they are
 read (`zoo.data.images.image_dataset`), or once into a cache (`zoo.data.image_cache`).
 
@@ -31,9 +33,10 @@ import numpy as np
 
 from zoo.data.image_cache import ImageCache
 from zoo.data.image_files import IMAGE_CHANNELS, decode_problems
-from zoo.data.images import ImageFolder, image_dataset
+from zoo.data.images import ImageFolder, image_dataset, list_image_folder
 from zoo.errors import InvalidArgumentError
-from zoo.training.data import TrainingData
+from zoo.training.data import TrainingData, check_batch_size
+from zoo.training.sources import DataSource, is_gin_folder
 
 log = logging.getLogger("zoo.training")
 
@@ -41,8 +44,32 @@ ON_BAD_FILE = ("error", "skip")
 LISTED = 10  # bad files named in one message
 
 
+@dataclass
+class FolderSource(DataSource):
+    """An image folder as `read_source` reads it: its class names, not bound to a model yet
+    (`zoo.fit` and `zoo.evaluate` bind it). `root` is the folder."""
+
+    root: str = ""
+
+
+def folder_source(path: str) -> FolderSource:
+    """The folder at `path` listed (not decoded): its number of classes and class names."""
+    files, _, names = list_image_folder(path)
+
+    def unbound(batch_size, shuffle, seed):
+        raise InvalidArgumentError(f"the image folder {path!r} is read at a model's input size: pass it to zoo.fit or "
+                                   "zoo.evaluate (zoo.training.image_folders.bind binds it to a model)")
+
+    return FolderSource(unbound, "images", num_classes=len(names), class_names=tuple(names), root=path,
+                        description=f"image folder {os.path.basename(os.path.normpath(path))}: {len(files)} images, "
+                                    f"{len(names)} classes")
+
+
 def is_image_folder(data) -> bool:
-    return isinstance(data, (str, os.PathLike)) and os.path.isdir(data)
+    """A `FolderSource`, or the path of a folder that is not a GIN graph folder."""
+    if isinstance(data, FolderSource):
+        return True
+    return isinstance(data, (str, os.PathLike)) and os.path.isdir(data) and not is_gin_folder(os.fspath(data))
 
 
 @dataclass
@@ -68,10 +95,18 @@ class BoundFolder:
     on_bad_file: str
     caller: str
 
-    def training_data(self, *, batch_size: int, shuffle: bool, seed: int) -> "FolderData":
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise InvalidArgumentError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    def training_data(self, batch_size: int, shuffle: bool, seed: int) -> "FolderData":
+        check_batch_size(batch_size)
         return FolderData(self, batch_size=batch_size, shuffle=shuffle, seed=seed)
+
+    def source(self, class_names) -> DataSource:
+        """This part as a `DataSource` whose labels are the model's class indices (`class_names`:
+        the model's names, or None)."""
+        folder = self.folder
+        return DataSource(self.training_data, "images", num_classes=len(class_names or folder.class_names),
+                          input_shape=(*self.image_size, self.channels), class_names=class_names,
+                          description=f"image folder {folder.root}: {len(self.indices)} files, "
+                                      f"{len(folder.class_names)} classes, read at {self.image_size}")
 
     def report(self, problems: dict[int, str]) -> None:
         """Raise for `problems` ({index: reason}) with on_bad_file="error"; with "skip", leave them out
@@ -149,11 +184,12 @@ class FolderData(TrainingData):
 
 def bind(model, data, validation_data=None, *, validation_split=None, cache=False, on_bad_file="error", seed=0,
          caller="zoo.fit", adopt_class_names=True, verbose=0):
-    """(data, validation_data) with image folder paths replaced by `BoundFolder`s for `model`.
+    """(data, validation_data) with image folders (paths or `FolderSource`s) replaced by DataSources
+    bound to `model` (`BoundFolder.source`).
 
     Args:
         model: the Keras model the folders feed (one image input [batch, height, width, channels]).
-        data, validation_data: what `zoo.fit` was given; anything else than a folder path is returned as is.
+        data, validation_data: what `zoo.fit` was given; anything but an image folder is returned as is.
         validation_split: a fraction of `data`'s files (a folder) to validate on instead of `validation_data`.
         cache: False (decode every epoch), True (decoded once, in memory) or a folder path (decoded
             once, on disk, kept between runs: `zoo.data.image_cache`).
@@ -188,7 +224,7 @@ def bind(model, data, validation_data=None, *, validation_split=None, cache=Fals
     for key, value in (("data", data), ("validation_data", validation_data)):
         if not is_image_folder(value):
             continue
-        folder = ImageFolder(value)
+        folder = ImageFolder(value.root if isinstance(value, FolderSource) else value)
         if names is None:  # the head's size decides; the training folder's names become the model's
             _check_classes(model, folder, key)
             if key == "data":
@@ -213,6 +249,8 @@ def bind(model, data, validation_data=None, *, validation_split=None, cache=Fals
         bound["validation_data"] = BoundFolder(**{**vars(part), "indices": validation})
     if adopted is not None and adopt_class_names:
         model.zoo_class_names = adopted
+    names = names if (adopted is None or adopt_class_names) else None
+    bound = {key: part.source(names) for key, part in bound.items()}
     return bound.get("data", data), bound.get("validation_data", validation_data)
 
 

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import ast
 import os
-from dataclasses import dataclass, field
-
-import numpy as np
 
 from zoo.errors import InvalidArgumentError
-from zoo.training.data import read_arrays
+from zoo.training.sources import read_source
 
 
 def parse_overrides(pairs: list[str] | None) -> dict:
@@ -26,79 +23,6 @@ def parse_overrides(pairs: list[str] | None) -> dict:
     return overrides
 
 
-@dataclass
-class JobData:
-    """What a path holds, ready for `zoo.build` and `zoo.fit`.
-
-    Attributes:
-        train / validation: `zoo.fit` data (arrays tuple, tf.data.Dataset or an image folder's path,
-            which `zoo.fit` streams) and optional validation.
-        num_classes: from the labels (image folders: the number of class sub-folders).
-        input_shape: for `zoo.build` (arrays of images (h, w, c), series (None, channels), graphs
-            (features,)); None for image folders: the card's default, or `zoo train --image-size`.
-        overrides: architecture options the data implies (graphs: task "node" or "graph").
-        class_names: the name of each class index, when the data names them (image folders:
-            the sub-folder names; `.ts` files: the class labels), else None.
-    """
-
-    train: object
-    validation: object = None
-    num_classes: int | None = None
-    input_shape: tuple | None = None
-    overrides: dict = field(default_factory=dict)
-    class_names: tuple | None = None
-
-
-def is_planetoid(path: str) -> bool:
-    if not path.endswith(".npz") or not os.path.isfile(path):
-        return False
-    with np.load(path) as archive:
-        return {"features", "edge_index", "train_index"} <= set(archive.files)
-
-
-def load_job_data(path: str, *, validation: str | None = None, image_size=None, batch_size: int = 32,
-                  seed: int = 0) -> JobData:
-    """Read `path`: an image folder, a `.npz` of arrays (x, y), a `.ts` time-series file, a Planetoid
-    `.npz` graph (node classification on its train split, validated on its val split), or a GIN
-    text file or folder (graph classification)."""
-    from zoo import data as zoo_data
-
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"training data not found: {path!r}")
-    if path.endswith(".ts"):
-        series = zoo_data.load_ts(path)
-        x, _ = zoo_data.pad_sequences(series.series)
-        job = JobData((x, series.labels), num_classes=len(series.class_names), input_shape=(None, x.shape[-1]),
-                      class_names=tuple(series.class_names) or None)
-        if validation:
-            test = zoo_data.load_ts(validation, class_names=series.class_names)
-            job.validation = (zoo_data.pad_sequences(test.series)[0], test.labels)
-        return job
-    if is_planetoid(path):
-        graph = zoo_data.load_planetoid(path)
-        return JobData(graph.dataset("train"), graph.dataset("val"), graph.num_classes, (graph.num_features,),
-                       {"task": "node"})
-    if path.endswith(".txt") or (os.path.isdir(path) and _gin_folder(path)):
-        graphs = zoo_data.load_gin_text(path)
-        return JobData(graphs.dataset(batch_size=batch_size, shuffle=True, seed=seed), None, graphs.num_classes,
-                       (graphs.num_features,), {"task": "graph"})
-    if os.path.isdir(path):  # streamed by zoo.fit at the model's input size (zoo.training.image_folders)
-        from zoo.data.images import list_image_folder
-
-        class_names = tuple(list_image_folder(path)[2])
-        return JobData(path, validation, num_classes=len(class_names), class_names=class_names)
-    x, y = read_arrays(path)
-    job = JobData((x, y), num_classes=int(np.max(y)) + 1, input_shape=tuple(np.shape(x)[1:]))
-    if validation:
-        job.validation = load_job_data(validation, image_size=image_size).train
-    return job
-
-
-def _gin_folder(path: str) -> bool:
-    name = os.path.basename(os.path.normpath(path))
-    return os.path.isfile(os.path.join(path, f"{name}.txt"))
-
-
 def train_job(
     model_name: str,
     data: str,
@@ -113,8 +37,12 @@ def train_job(
 ):
     """Build `model_name` for the data at `data`, train it with `zoo.fit`, save it to `output`.
 
-    The number of classes and the input shape default to the data's; class names the data has
-    (image sub-folders, `.ts` labels) go with the model, into a `.keras` output and its export.
+    `data` and `validation_data` are paths of any kind `zoo.training.sources` reads (image folder,
+    `.npz`, `.ts`, Planetoid `.npz`, GIN text file or folder). The number of classes, the input shape
+    and the task (graphs: node or graph) default to the data's; class names the data has (image
+    sub-folders, `.ts` labels) go with the model, into a `.keras` output and its export. An image
+    folder is streamed by `zoo.fit` at the model's input size: `image_size` (with the card's
+    channels), or the card's default input shape.
     Returns (model, history).
     """
     import zoo
@@ -128,16 +56,18 @@ def train_job(
     # TensorFlow op runs, and reading graph data (tf.data pipelines) runs some.
     strategy = resolve_strategy(fit_kwargs.pop("strategy", "auto"))
     keras.utils.set_random_seed(fit_kwargs.get("seed", 0))  # every worker builds the same initial weights
-    job = load_job_data(data, validation=validation_data, image_size=image_size,
-                        batch_size=fit_kwargs.get("batch_size", 32), seed=fit_kwargs.get("seed", 0))
-    classes = num_classes or job.num_classes
-    names = job.class_names if job.class_names and len(job.class_names) == classes else None
-    input_shape = job.input_shape
-    if image_size and os.path.isdir(data):  # a folder is resized to the model's input: --image-size, the card's channels
+    source = read_source(data)
+    validation = source.validation
+    if validation_data:
+        validation = read_source(validation_data, name="validation_data", class_names=source.class_names)
+    classes = num_classes or source.num_classes
+    names = source.class_names if source.class_names and len(source.class_names) == classes else None
+    input_shape = source.input_shape
+    if source.kind == "images" and image_size:  # a folder is resized to the model: --image-size, the card's channels
         input_shape = (*image_size, zoo.card(model_name).input_shape[-1])
     model = zoo.build(model_name, num_classes=classes, input_shape=input_shape, weights=weights,
-                      class_names=names, **{**job.overrides, **(overrides or {})})
-    history = fit(model, job.train, validation_data=job.validation, strategy=strategy, **fit_kwargs)
+                      class_names=names, **{**source.overrides, **(overrides or {})})
+    history = fit(model, source, validation_data=validation, strategy=strategy, **fit_kwargs)
     if output:
         save_model(model, output, chief=is_chief(strategy))
     return model, history

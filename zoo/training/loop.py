@@ -22,8 +22,9 @@ from layers.message_passing import count_graphs
 from zoo.data.graphs import EDGE_INDEX, GRAPH_BATCH_KEYS, NODE_GRAPH_IDS, shard_graph_batch
 from zoo.errors import InvalidArgumentError, ZooError
 from zoo.training.checkpoints import Checkpoints, TrainingState
-from zoo.training.data import TrainingData, as_training_data, check_labels
+from zoo.training.data import TrainingData, check_labels
 from zoo.training.image_folders import bind as bind_image_folders
+from zoo.training.sources import DataSource, read_source
 from zoo.training.precision import rebuild_with_policy
 from zoo.training.strategies import is_chief, resolve_strategy
 from zoo.training.user_objects import make_loss, make_metrics, make_optimizer, optimizer_like
@@ -61,10 +62,13 @@ def fit(
         model: a Keras model (e.g. from `zoo.build`). Its weights are updated in place; when the
             strategy or `mixed_precision` needs it, a copy is trained under the strategy's scope
             and the weights are copied back at the end.
-        data: a `tf.data.Dataset` of `(inputs, labels)` or `(inputs, labels, sample_weights)`
-            batches, a tuple `(x, y)` of arrays (x may be a dict), or a path (image folder, .npz).
-            Graph batches (inputs a graph batch dict, e.g. from `zoo.data.graph_dataset`) are
-            split between replicas by whole graphs; a single graph goes whole to each replica.
+        data: any form `zoo.training.sources` reads: a `tf.data.Dataset` of `(inputs, labels)` or
+            `(inputs, labels, sample_weights)` batches; a tuple `(x, y)` of arrays (x may be a dict);
+            `(graph_dict or networkx graph, node_labels)`; `(list of graphs, graph_labels)`;
+            `(list of series, labels)`; a `zoo.data` set (TimeSeriesData, NodeClassificationData,
+            GraphClassificationData); or a path (image folder, `.npz`, `.ts`, Planetoid `.npz`, GIN
+            text file). Graph batches are split between replicas by whole graphs; a single graph
+            goes whole to each replica.
             An image folder (one sub-folder per class: JPEG, PNG, GIF, BMP, WebP files of any
             size) is streamed: decoded as it is read, resized (bilinear) to the model's input
             size and converted to its channels, pixels scaled to 0..1 (see
@@ -73,7 +77,8 @@ def fit(
             names when it has some.
         epochs: number of passes over `data`.
         batch_size: the GLOBAL batch size for arrays and paths (split across replicas).
-        validation_data: same forms as `data`; evaluated at each epoch end.
+        validation_data: same forms as `data`; evaluated at each epoch end. Default: the split the
+            data itself defines, if any (a Planetoid graph's val nodes), else none.
         validation_split: with an image folder as `data`: this fraction of each class's files
             (chosen with `seed`) is validated on instead of trained on.
         optimizer: a name ("adam", "sgd", "adamw", ...) or a `keras.optimizers.Optimizer` class
@@ -136,11 +141,17 @@ def fit(
     strategy = resolve_strategy(strategy)
     data, validation_data = bind_image_folders(model, data, validation_data, validation_split=validation_split,
                                                cache=cache, on_bad_file=on_bad_file, seed=seed, verbose=verbose)
-    train = as_training_data(data, batch_size=batch_size, shuffle=True, seed=seed, name="data")
+    source = read_source(data, name="data")
+    _check_source_labels(model, source)
+    _adopt_class_names(model, source)
+    train = source.training_data(batch_size, True, seed)
     validation = None
+    if validation_data is None and source.validation is not None:  # the data's own split (Planetoid's val)
+        validation_data = source.validation
     if validation_data is not None:
-        validation = as_training_data(validation_data, batch_size=batch_size, shuffle=False, name="validation_data")
-    _check_array_labels(model, data)
+        validation_source = read_source(validation_data, name="validation_data", class_names=source.class_names)
+        _check_source_labels(model, validation_source)
+        validation = validation_source.training_data(batch_size, False, 0)
 
     with strategy.scope():
         work_model = _model_in_scope(model, strategy, mixed_precision)
@@ -393,13 +404,16 @@ def _read(data, epoch: int, first: int, batches, restart: Callable):
 
 def evaluate(model: keras.Model, data, *, batch_size: int = 256, loss=None, metrics=None, strategy="auto",
              on_bad_file: str = "error") -> dict:
-    """Loss, accuracy and `metrics` (as in `fit`) of `model` on `data` (same forms as `fit`),
-    distributed like `fit`. An image folder is streamed and resized to the model's input; its
-    labels follow the model's class names (`on_bad_file` as in `fit`)."""
+    """Loss, accuracy and `metrics` (as in `fit`) of `model` on `data` (same forms as `fit`; data with
+    its own splits, a Planetoid graph, is evaluated on its test split), distributed like `fit`. An
+    image folder is streamed and resized to the model's input; its labels follow the model's class
+    names (`on_bad_file` as in `fit`)."""
     strategy = resolve_strategy(strategy)
     data, _ = bind_image_folders(model, data, on_bad_file=on_bad_file, caller="zoo.evaluate", adopt_class_names=False)
-    return evaluate_data(_evaluator(model, strategy, loss, metrics),
-                         as_training_data(data, batch_size=batch_size, shuffle=False, name="data"))
+    source = read_source(data, name="data")
+    source = source.test or source
+    _check_source_labels(model, source)
+    return evaluate_data(_evaluator(model, strategy, loss, metrics), source.training_data(batch_size, False, 0))
 
 
 def _evaluator(model: keras.Model, strategy, loss, metrics) -> _Trainer:
@@ -512,12 +526,31 @@ def _model_in_scope(model, strategy, mixed_precision):
     return rebuild_with_policy(model, mixed_precision)
 
 
-def _check_array_labels(model, data):
-    if isinstance(data, tuple) and len(data) == 2:
-        y = np.asarray(data[1])
-        outputs = model.outputs[0].shape[-1] if getattr(model, "outputs", None) else None
-        if np.issubdtype(y.dtype, np.integer) and outputs and outputs > 1:
-            check_labels(y, outputs)
+def _check_source_labels(model, source: DataSource):
+    """Integer class labels of the data against the model's number of outputs, before training."""
+    outputs = model.outputs[0].shape[-1] if getattr(model, "outputs", None) else None
+    if source.labels is not None and source.labels.ndim == 1 and outputs and outputs > 1:
+        check_labels(source.labels, outputs)
+
+
+def _adopt_class_names(model, source: DataSource):
+    """The data's class names (image sub-folders, `.ts` labels) go with a model that has none, so that
+    `zoo.export` writes them; a model with other names is an error, before training."""
+    if not source.class_names:
+        return
+    own = getattr(model, "zoo_class_names", None)
+    if own is None:
+        from zoo.saving import check_class_names
+
+        try:
+            model.zoo_class_names = check_class_names(source.class_names, model)
+        except InvalidArgumentError:
+            return  # a head of another size: the label check has said what is wrong, if anything is
+    elif tuple(own) != tuple(source.class_names):
+        raise InvalidArgumentError(
+            f"the model's class names {list(own)[:10]} differ from the data's {list(source.class_names)[:10]} "
+            "(class index i must mean the same class in both): build the model with the data's class names, "
+            "or rename the data's classes")
 
 
 class _Progress:

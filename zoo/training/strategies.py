@@ -25,7 +25,7 @@ def use_logical_cpus(count: int) -> None:
     """Split the CPU into `count` logical devices, so MirroredStrategy can be used on a CPU-only machine.
 
     Must run before TensorFlow initializes its devices (before the first op); raises otherwise.
-    `import zoo` does it when $ZOO_LOGICAL_CPUS is set.
+    `import zoo` does it when $ZOO_LOGICAL_CPUS is set, as soon as TensorFlow is imported.
     """
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise InvalidArgumentError(f"the number of logical CPU devices must be an integer >= 1, got {count!r}")
@@ -59,8 +59,9 @@ def logical_cpus_from_environment() -> int | None:
 
 
 def apply_logical_cpus_from_environment() -> None:
-    """What `import zoo` runs: `use_logical_cpus($ZOO_LOGICAL_CPUS)` before data or models start
-    TensorFlow. If TensorFlow was started before `import zoo`, it only warns here, and
+    """What `import zoo` runs once TensorFlow is imported (at once if it already is):
+    `use_logical_cpus($ZOO_LOGICAL_CPUS)`, before data or models start TensorFlow's devices. If they
+    were started before `import zoo`, it only warns here, and
     `resolve_strategy("mirrored")` raises the error that says what to do."""
     count = logical_cpus_from_environment()
     if count is None:
