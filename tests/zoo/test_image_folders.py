@@ -14,7 +14,7 @@ import zoo
 from zoo.data.image_files import header_problems
 from zoo.data.images import ImageFolder, list_image_folder
 from zoo.training.image_folders import bind
-from zoo.training.sources import as_training_data
+from zoo.training.sources import as_training_data, read_source
 
 COLOURS = {"blue": (40, 60, 200), "green": (40, 190, 60), "red": (210, 40, 40)}
 
@@ -298,6 +298,10 @@ def test_zoo_train_on_a_folder_through_the_command_line(tmp_path, capsys):
     from zoo.cli import main
 
     root = colour_folder(tmp_path / "photos", per_class=3)
+    source = read_source(str(root))  # what zoo train builds the model for: listed, not decoded
+    assert (source.kind, source.num_classes, source.class_names) == ("images", 3, ("blue", "green", "red"))
+    with pytest.raises(zoo.InvalidArgumentError, match="read at a model's input size"):
+        source.training_data(8, True, 0)
     out = tmp_path / "colours.keras"
     assert main(["train", "mlp", "--data", str(root), "--image-size", "12", "10", "--epochs", "1", "--quiet",
                  "--set", "hidden=(8,)", "--output", str(out)]) == 0

@@ -4,10 +4,9 @@
 
 `zoo.training.sources.read_source` reads a folder path as a `FolderSource` (listed, not decoded:
 what `zoo train` builds a model for). `bind` turns a folder (path or FolderSource) into a
-`DataSource` bound to a model: the folder's files (listed, their headers
-checked: `zoo.data.images.ImageFolder`), resized to the model's input size and converted to its
-channels (the model's input shape, else its card's), with labels that follow the model's class
-names. The folder's class names (its sorted sub-folder names) become the model's
+`DataSource` bound to a model: the folder's files (listed, their headers checked:
+`zoo.data.images.ImageFolder`), resized to the model's input size and converted to its channels
+(the model's input shape, else its card's), with labels that follow the model's class names. The folder's class names (its sorted sub-folder names) become the model's
 (`model.zoo_class_names`, which `zoo.export` writes) when it has none; a folder with a class the
 model does not have, or a model without class names whose head has another number of classes,
 is an error before training.
