@@ -96,6 +96,9 @@ def cmd_train(args) -> int:
         log_dir=args.log_dir,
         seed=args.seed,
         verbose=0 if args.quiet else (2 if args.one_line else 1),
+        **({"validation_split": args.validation_split} if args.validation_split else {}),
+        **({"cache": args.cache if args.cache != "memory" else True} if args.cache else {}),
+        on_bad_file=args.on_bad_file,
     )
     return 0
 
@@ -143,6 +146,11 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="save the trained model: .keras, or .weights.h5 for the weights")
     p.add_argument("--num-classes", type=int, help="default: max label + 1")
     p.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), help="resize images of a folder")
+    p.add_argument("--validation-split", type=float, metavar="FRACTION",
+                   help="image folders: validate on this fraction of each class's files")
+    p.add_argument("--cache", metavar="memory|PATH", help="image folders: keep decoded images in memory or in a file")
+    p.add_argument("--on-bad-file", choices=["error", "skip"], default="error",
+                   help="image folders: stop at an unreadable image (default) or skip and count them")
     p.add_argument("--weights", help="initial weights: a file or a published tag such as imagenet")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="architecture override, e.g. dropout=0")
     p.add_argument("--seed", type=int, default=0)

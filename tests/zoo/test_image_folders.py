@@ -313,6 +313,10 @@ def test_zoo_train_on_a_folder_through_the_command_line(tmp_path, capsys):
     assert main(["train", "mlp", "--data", str(root), "--epochs", "1", "--quiet", "--set", "hidden=(8,)"]) == 2
     error = capsys.readouterr().err
     assert "red/01.jpg (its JPEG header is damaged" in error and "Traceback" not in error
+    assert main(["train", "mlp", "--data", str(root), "--epochs", "1", "--one-line", "--set", "hidden=(8,)",
+                 "--on-bad-file", "skip", "--validation-split", "0.34", "--cache", "memory"]) == 0
+    out = capsys.readouterr().out
+    assert "val_accuracy" in out or "val_acc" in out  # validated on a third of each class's files
 
 
 def test_empty_and_malformed_folders(tmp_path):
