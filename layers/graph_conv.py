@@ -23,6 +23,8 @@ import tensorflow as tf
 from keras import layers
 
 from layers._graph import dense_arguments_config, edge_endpoints, set_dense_arguments
+from layers._sparse_sum import sparse_sum
+from layers.normalization import FusedBatchNormalization
 from layers.message_passing import (
     GraphLayer,
     _choice,
@@ -166,11 +168,11 @@ class GCNConv(_DenseGraphLayer):
         if self.normalization == "sym":
             inv_sqrt = tf.where(degree > 0, tf.math.rsqrt(tf.maximum(degree, 1e-12)), tf.zeros_like(degree))
             weight = tf.gather(inv_sqrt, senders) * tf.gather(inv_sqrt, receivers)
-            out = tf.math.unsorted_segment_sum(tf.gather(h, senders) * weight[:, None], receivers, num_nodes)
+            out = sparse_sum(h, receivers, senders, num_nodes, weight)
             if self.adds_self_loops:
                 out = out + h * tf.square(inv_sqrt)[:, None]
         else:
-            out = tf.math.unsorted_segment_sum(tf.gather(h, senders), receivers, num_nodes)
+            out = sparse_sum(h, receivers, senders, num_nodes)
             if self.adds_self_loops:
                 out = out + h
             out = tf.math.divide_no_nan(out, degree[:, None])
@@ -256,7 +258,8 @@ class SAGEConv(_DenseGraphLayer):
         x, edge_index, _, _ = self._graph(inputs)
         senders, receivers, num_nodes = edge_endpoints(x, edge_index)
         if self.aggregator == "mean":
-            neigh = aggregate(tf.gather(x, senders), receivers, num_nodes, "mean")
+            degree = _in_degree(receivers, num_nodes, x.dtype)
+            neigh = tf.math.divide_no_nan(sparse_sum(x, receivers, senders, num_nodes), degree[:, None])
         else:
             neigh = aggregate(tf.gather(self.pool_dense(x), senders), receivers, num_nodes, "max")
         out = self.activation(self.self_dense(x) + self.neigh_dense(neigh))
@@ -473,7 +476,7 @@ class GINConv(GraphLayer):
             )
             if not last and self.batch_norm:
                 self.mlp.append(
-                    layers.BatchNormalization(momentum=self.batch_norm_momentum, name=f"{self.name}_mlp{i}_bn")
+                    FusedBatchNormalization(momentum=self.batch_norm_momentum, name=f"{self.name}_mlp{i}_bn")
                 )
             if not last:
                 self.mlp.append(layers.Activation(self.activation, name=f"{self.name}_mlp{i}_act"))
@@ -495,9 +498,11 @@ class GINConv(GraphLayer):
     def call(self, inputs, training=None):
         x, edge_index, _, _ = self._graph(inputs)
         senders, receivers, num_nodes = edge_endpoints(x, edge_index)
-        h = (1.0 + tf.cast(self.epsilon, x.dtype)) * x + tf.math.unsorted_segment_sum(
-            tf.gather(x, senders), receivers, num_nodes
-        )
+        if self.learn_epsilon or self.epsilon_init:
+            x_self = (1.0 + tf.cast(self.epsilon, x.dtype)) * x
+        else:
+            x_self = x  # GIN-0: (1 + 0) h_v, one pass over [N, F] less each way
+        h = x_self + sparse_sum(x, receivers, senders, num_nodes)
         for layer in self.mlp:
             h = layer(h, training=training) if isinstance(layer, layers.BatchNormalization) else layer(h)
         return h

@@ -19,6 +19,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from layers._sparse_sum import segment_sum
 from layers.message_passing import (
     NODE_FEATURES,
     NODE_GRAPH_IDS,
@@ -136,6 +137,12 @@ class GraphReadout(keras.layers.Layer):
         if self.reduction == "attention":
             weights = segment_softmax(self.gate(x), ids, num_graphs)  # [N, 1]
             return tf.math.unsorted_segment_sum(weights * x, ids, num_graphs)
+        if self.reduction in ("sum", "mean"):
+            total = segment_sum(x, ids, num_graphs)
+            if self.reduction == "sum":
+                return total
+            count = tf.math.unsorted_segment_sum(tf.ones_like(ids, dtype=x.dtype), ids, num_graphs)
+            return tf.math.divide_no_nan(total, count[:, None])
         return aggregate(x, ids, num_graphs, self.reduction)
 
     def compute_output_shape(self, input_shape):

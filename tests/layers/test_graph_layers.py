@@ -204,7 +204,7 @@ def test_gin_equals_formula_and_learns_epsilon():
     assert "epsilon" in [w.name for w in fixed.non_trainable_weights]
     two = GINConv(4, hidden_units=6, name="gin2")
     two(graph)
-    assert [type(m).__name__ for m in two.mlp] == ["Dense", "BatchNormalization", "Activation", "Dense"]
+    assert [type(m).__name__ for m in two.mlp] == ["Dense", "FusedBatchNormalization", "Activation", "Dense"]
     assert [m.name for m in two.mlp][:2] == ["gin2_mlp1_dense", "gin2_mlp1_bn"]
 
 

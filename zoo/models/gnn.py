@@ -56,6 +56,7 @@ from keras import layers
 from layers.graph_conv import GATv2Conv, GCNConv, GINConv, SAGEConv
 from layers.graph_pooling import READOUTS, GraphReadout
 from layers.message_passing import MessagePassing, ValidateGraphBatch
+from layers.normalization import FusedBatchNormalization
 from zoo.cards import ModelCard
 from zoo.errors import InvalidArgumentError
 from zoo.models._common import register_variants
@@ -353,7 +354,7 @@ def _build_gnn(config: GNNConfig, *, name, num_classes, input_shape, include_top
                          first=i == 1)(graph(x))
         if isinstance(config, GINConfig):
             if config.batch_norm:
-                x = layers.BatchNormalization(momentum=config.batch_norm_momentum, name=f"{prefix}{i}_bn")(x)
+                x = FusedBatchNormalization(momentum=config.batch_norm_momentum, name=f"{prefix}{i}_bn")(x)
             x = layers.Activation(config.activation, name=f"{prefix}{i}_act")(x)
         states.append(x)
 
