@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from layers import GCNConv, GINConv, SAGEConv
-from layers._sparse_sum import segment_sum, sparse_sum
+from layers import GCNConv, GINConv, MessagePassing, SAGEConv
+from layers._sparse_sum import gather_rows, segment_sum, sparse_sum
 from layers.normalization import FusedBatchNormalization
 
 
@@ -99,9 +99,22 @@ def test_segment_sum_equals_unsorted_segment_sum(ids, num_segments, mode):
     np.testing.assert_allclose(got_grad.numpy(), want_grad.numpy(), rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("ids", [[0, 0, 2, 3, 3], [3, 1, 0, 1], []], ids=["sorted", "unsorted", "empty"])
+@pytest.mark.parametrize("mode", ["eager", "inside", "around"])
+def test_gather_rows_equals_gather(ids, mode):
+    x = tf.constant(np.random.default_rng(2).normal(size=(5, 3)).astype("float32"))
+    ids = tf.constant(ids, tf.int32)
+    got, got_grad = value_and_grad(lambda x: gather_rows(x, ids), x, mode=mode)
+    want, want_grad = value_and_grad(lambda x: tf.gather(x, ids), x, mode="eager")
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+    np.testing.assert_allclose(got_grad.numpy(), want_grad.numpy(), rtol=1e-6, atol=1e-6)
+
+
 @pytest.mark.parametrize(
-    "make", [lambda: GINConv(5, name="gin"), lambda: GCNConv(5, name="gcn"), lambda: SAGEConv(5, name="sage")],
-    ids=["gin", "gcn", "sage"],
+    "make",
+    [lambda: GINConv(5, name="gin"), lambda: GCNConv(5, name="gcn"), lambda: SAGEConv(5, name="sage"),
+     lambda: MessagePassing(4, name="mp")],
+    ids=["gin", "gcn", "sage", "mpnn"],
 )
 def test_layers_give_the_same_with_edges_sorted_or_not(make):
     """The formula tests use unsorted edges (the segment-sum branch); sorted edges take the CSR branch."""

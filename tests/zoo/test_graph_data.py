@@ -137,10 +137,10 @@ def test_gin_text_continuous_features_and_errors(tmp_path):
 
 def test_from_edge_list():
     g = from_edge_list([(0, 1), (1, 2)])
-    np.testing.assert_array_equal(g["edge_index"], [[0, 1, 1, 2], [1, 2, 0, 1]])
+    np.testing.assert_array_equal(g["edge_index"], [[1, 0, 2, 1], [0, 1, 1, 2]])  # both ways, by receiver
     assert g["node_features"].shape == (3, 1)
     d = from_edge_list(np.array([[0, 1], [1, 2], [0, 1]]), undirected=False, num_nodes=5)
-    np.testing.assert_array_equal(d["edge_index"], [[0, 1, 0], [1, 2, 1]])
+    np.testing.assert_array_equal(d["edge_index"], [[0, 0, 1], [1, 1, 2]])
     assert d["node_features"].shape == (5, 1)
     e = from_edge_list([(0, 1)], node_features=np.eye(2), edge_features=[[7.0]])
     np.testing.assert_array_equal(e["edge_features"], [[7.0], [7.0]])
@@ -192,7 +192,7 @@ def test_merge_graphs_adds_offsets():
     graphs = [from_edge_list([(0, 1)]), from_edge_list([], num_nodes=2), from_edge_list([(0, 2), (1, 2)])]
     batch = merge_graphs(graphs)
     np.testing.assert_array_equal(batch["node_graph_ids"], [0, 0, 1, 1, 2, 2, 2])
-    np.testing.assert_array_equal(batch["edge_index"], [[0, 1, 4, 5, 6, 6], [1, 0, 6, 6, 4, 5]])
+    np.testing.assert_array_equal(batch["edge_index"], [[1, 0, 6, 6, 4, 5], [0, 1, 4, 5, 6, 6]])  # by receiver
     with pytest.raises(InvalidArgumentError, match="different node feature sizes"):
         merge_graphs([from_edge_list([(0, 1)]), from_edge_list([(0, 1)], node_features=np.ones((2, 3)))])
     with pytest.raises(InvalidArgumentError, match="graph 1: edge_index refers to node 5"):
@@ -335,6 +335,7 @@ def test_tfgnn_graph_tensor_round_trip():
         import keras
         import zoo
         from zoo.data import from_graph_tensor, merge_graphs, to_graph_tensor
+        from zoo.data.graphs import check_graph
 
         assert keras.__version__.startswith("3.") and tf.keras.__name__.startswith("tf_keras"), (
             keras.__version__, tf.keras.__name__)
@@ -344,6 +345,7 @@ def test_tfgnn_graph_tensor_round_trip():
             graphs.append({"node_features": rng.normal(size=(n, 4)).astype("float32"),
                            "edge_index": rng.integers(0, n, size=(2, e)).astype("int32"),
                            "edge_features": rng.normal(size=(e, 2)).astype("float32")})
+        graphs = [check_graph(g) for g in graphs]  # edges by receiver, as merge_graphs orders them
         batch = merge_graphs(graphs)
         graph = to_graph_tensor(batch)
         assert isinstance(graph, tfgnn.GraphTensor) and graph.rank == 0
