@@ -135,11 +135,13 @@ def aeon_ts(path, series, labels=None, *, problem_name="data", header=None):
 
     lines = ["\n# ".join(textwrap.wrap("# " + header))] if header else []
     channels, lengths = series[0].shape[0], {s.shape[1] for s in series}
-    lines += [f"@problemName {problem_name}", "@timestamps false", f"@missing {any(np.isnan(s).any() for s in series)}",
+    missing, equal = any(np.isnan(s).any() for s in series), len(lengths) == 1
+    lines += [f"@problemName {problem_name}", "@timestamps false", f"@missing {missing}",
               f"@univariate {str(channels == 1).lower()}"]
     lines += [f"@dimension {channels}"] if channels > 1 else []
-    lines += [f"@equalLength {str(len(lengths) == 1).lower()}"] + ([f"@seriesLength {lengths.pop()}"] if len(lengths) == 1 else [])
-    lines += ["@targetlabel false" if labels is None else "@classLabel true " + " ".join(map(str, np.unique(labels))), "@data"]
+    lines += [f"@equalLength {str(equal).lower()}"] + ([f"@seriesLength {lengths.pop()}"] if equal else [])
+    lines += ["@targetlabel false" if labels is None else "@classLabel true " + " ".join(map(str, np.unique(labels)))]
+    lines.append("@data")
     for i, s in enumerate(series):
         lines.append("".join(",".join("NaN" if np.isnan(v) else str(v) for v in channel) + ":" for channel in s)
                      + ("" if labels is None else str(labels[i])))
