@@ -131,8 +131,11 @@ def make_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a registered model; with --strategy multiworker, one worker ($TF_CONFIG)")
     p.add_argument("model")
-    p.add_argument("--data", required=True, help="an image folder (one sub-folder per class) or a .npz with x and y")
-    p.add_argument("--validation-data")
+    p.add_argument("--data", required=True, help="an image folder (one sub-folder per class), a .npz with x and y, "
+                                                 "a .ts file, a Planetoid .npz or a GIN text file or folder")
+    p.add_argument("--validation-data", metavar="PATH",
+                   help="evaluated after every epoch (val_ metrics), read like --data; a .ts or GIN text file "
+                        "with the training file's class names / node tags and labels")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--batch-size", type=int, default=32, help="global batch size")
     p.add_argument("--learning-rate", type=float, default=1e-3)

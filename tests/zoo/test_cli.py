@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from zoo.cli import main
 
 
@@ -102,3 +104,39 @@ def test_export_writes_a_saved_model_that_answers_as_the_keras_file(capsys, tmp_
     assert "class_names" in capsys.readouterr().err
     assert main(["export", str(tmp_path / "missing.keras"), str(tmp_path / "models" / "pets")]) == 2
     assert "no model file at" in capsys.readouterr().err
+
+
+def write_gin(path, graphs):
+    """A GIN text file: per graph (label, node tags), the nodes joined in a ring."""
+    lines = [str(len(graphs))]
+    for label, tags in graphs:
+        n = len(tags)
+        lines.append(f"{n} {label}")
+        lines += [f"{tag} 2 {(v - 1) % n} {(v + 1) % n}" for v, tag in enumerate(tags)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_train_gin_validates_on_validation_data_encoded_with_the_training_vocabulary(capsys, caplog, tmp_path):
+    import re
+
+    import zoo
+    from zoo.data import load_gin_text
+
+    # Training: tags 3 and 7, labels 0 and 1. Validation: tags 3, 7 and 9 (unknown), label 1 only; read on
+    # its own it would have 3 one-hot columns (a model of 2 cannot take them) and label 1 as class 0.
+    train = write_gin(tmp_path / "train.txt", [(i % 2, [3, 7, 3, 7][: 3 + i % 2] * (1 + i % 3)) for i in range(8)])
+    val = write_gin(tmp_path / "val.txt", [(1, [7, 9, 3, 7]), (1, [3, 7, 3, 9, 9]), (1, [7, 7, 3])])
+    out = tmp_path / "gin.keras"
+    assert main(["train", "gin", "--data", str(train), "--validation-data", str(val), "--epochs", "2",
+                 "--batch-size", "4", "--one-line", "--output", str(out)]) == 0
+    epochs = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Epoch ")]
+    assert [line.split(" - ")[0] for line in epochs] == ["Epoch 1/2", "Epoch 2/2"]
+    last = dict(re.findall(r"(val_\w+): ([\d.]+)", epochs[-1]))
+    assert set(last) == {"val_loss", "val_accuracy"}
+    assert any("3 of the 12 nodes" in r.getMessage() and "[9]" in r.getMessage() for r in caplog.records)
+    vocabulary = load_gin_text(train)
+    expected = zoo.evaluate(zoo.load_model(out), load_gin_text(val, node_tags=vocabulary.tag_values,
+                                                               label_values=vocabulary.label_values))
+    assert float(last["val_accuracy"]) == pytest.approx(expected["accuracy"], abs=1e-4)
+    assert float(last["val_loss"]) == pytest.approx(expected["loss"], abs=2e-4)

@@ -1,6 +1,8 @@
 """Every data kind through the one dispatcher (zoo.training.sources): zoo.fit, zoo.evaluate and `zoo train`
 on graphs, networkx graphs, series and files the tests write."""
 
+import dataclasses
+
 import keras
 import networkx as nx
 import numpy as np
@@ -178,6 +180,28 @@ def test_gin_text_through_zoo_train_honours_validation_data(tmp_path):
     assert len(history.history["val_loss"]) == 2
     batch, labels = next(iter(read_source(str(test)).training_data(4, False, 0).make(0)))
     assert model(batch).shape == (4, 2)  # built for graph classification: one prediction per graph
+
+
+def test_validation_data_is_encoded_with_the_training_vocabulary(tmp_path):
+    train_path = write_gin_text(tmp_path / "train.txt", [nx.star_graph(3), nx.cycle_graph(4)], [1, 0])  # tags 0, 1, 2
+    val_path = write_gin_text(tmp_path / "val.txt", [nx.cycle_graph(5)], [0])  # tag 2 only, label 0 only
+    training = read_source(str(train_path))
+    assert training.vocabulary == {"node_tags": [0, 1, 2], "label_values": [0, 1]}
+    assert read_source(str(val_path)).input_shape == (1,)  # on its own: one tag, one column
+    validation = read_source(str(val_path), name="validation_data", training=training)
+    assert validation.input_shape == (3,) and validation.vocabulary == training.vocabulary
+    (batch, labels), = list(validation.training_data(4, False, 0).make(0))
+    assert batch["node_features"].numpy().tolist() == [[0, 0, 1]] * 5 and labels.numpy().tolist() == [0]
+    # a zoo.data set read on its own is refused rather than read with columns that mean other tags
+    message = (r"validation_data was encoded with node_tags \[2\] and label_values \[0\], "
+               r"but the training data with node_tags \[0, 1, 2\] and label_values \[0, 1\]")
+    with pytest.raises(zoo.InvalidArgumentError, match=message):
+        read_source(zoo_data.load_gin_text(val_path), name="validation_data", training=training)
+    read_source(zoo_data.load_gin_text(train_path).subset([1]), name="validation_data", training=training)  # same file
+    series = zoo_data.load_ts(write_ts(tmp_path / "train.ts", np.random.default_rng(0), 4))
+    flipped = dataclasses.replace(series, class_names=series.class_names[::-1])
+    with pytest.raises(zoo.InvalidArgumentError, match="encoded with class_names"):
+        read_source(flipped, name="validation_data", training=read_source(series))
 
 
 @pytest.mark.parametrize("data, message", [

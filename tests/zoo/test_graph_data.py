@@ -2,6 +2,7 @@
 tf.data pipeline, and the TF-GNN interop (in subprocesses: it needs TF_USE_LEGACY_KERAS=1)."""
 
 import importlib.util
+import logging
 import os
 import subprocess
 import sys
@@ -98,6 +99,46 @@ def test_gin_text_mutag_and_folds():
     assert len(set(tests.tolist())) == len(tests) == 180  # disjoint test folds of 18 (the files' own split)
     for train, test in folds:
         assert sorted(np.concatenate([train, test]).tolist()) == list(range(188))
+
+
+def write_gin(path, graphs):
+    """A GIN text file of `graphs`: (label, node tags, undirected edges) each."""
+    lines = [str(len(graphs))]
+    for label, tags, edges in graphs:
+        lines.append(f"{len(tags)} {label}")
+        for v, tag in enumerate(tags):
+            neighbours = [b for a, b in edges if a == v] + [a for a, b in edges if b == v]
+            lines.append(" ".join(map(str, [tag, len(neighbours), *neighbours])))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_gin_text_test_file_read_with_the_training_vocabulary(tmp_path, caplog):
+    # Tags 6 and 8 (say C and O) in training; the test file has 8 and 16 (O and S) and one label only.
+    train = load_gin_text(write_gin(tmp_path / "train.txt", [(1, [6, 6, 8], [(0, 1), (1, 2)]),
+                                                             (-1, [8, 6], [(0, 1)])]))
+    test_path = write_gin(tmp_path / "test.txt", [(-1, [8, 16, 8], [(0, 1), (1, 2)]), (-1, [16], [])])
+    alone = load_gin_text(test_path)  # its own vocabulary: O lands in the column that is C in training
+    assert train.tag_values == [6, 8] and alone.tag_values == [8, 16]
+    assert alone.graphs[0]["node_features"][0].tolist() == [1, 0] and alone.labels.tolist() == [0, 0]
+    with caplog.at_level(logging.WARNING, logger="zoo.data"):
+        test = load_gin_text(test_path, node_tags=train.tag_values, label_values=train.label_values)
+    assert test.tag_values == [6, 8] and test.label_values == [-1, 1] and test.labels.tolist() == [0, 0]
+    np.testing.assert_array_equal(test.graphs[0]["node_features"], [[0, 1], [0, 0], [0, 1]])  # S: all zero
+    np.testing.assert_array_equal(test.graphs[1]["node_features"], [[0, 0]])
+    assert train.graphs[1]["node_features"].tolist() == [[0, 1], [1, 0]]  # O is column 1 in both files now
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "2 of the 4 nodes (in 2 of the 2 graphs)" in warnings[0]
+    assert "node_tags [6, 8]: [16]" in warnings[0] and str(test_path) in warnings[0]
+    reordered = load_gin_text(test_path, node_tags=[16, 8.0, 6])  # that order, numbers as any type
+    assert reordered.tag_values == [16, 8, 6] and reordered.graphs[1]["node_features"].tolist() == [[1, 0, 0]]
+    for kwargs, message in [({"label_values": [1]}, r"2 graph\(s\) have labels \[-1\] that are not in label_values \[1\]"),
+                            ({"node_tags": [8, 8]}, r"lists \[8\] more than once"),
+                            ({"node_tags": []}, "node_tags is empty"),
+                            ({"node_tags": ["C"]}, "must hold numbers"),
+                            ({"node_tags": 8}, "must be a sequence")]:
+        with pytest.raises(InvalidArgumentError, match=message):
+            load_gin_text(test_path, **kwargs)
 
 
 def test_gin_text_proteins():

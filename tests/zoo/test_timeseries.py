@@ -125,6 +125,59 @@ def test_class_names_map_labels_consistently(tmp_path):
         load_ts(path, class_names=("a",))
 
 
+
+def aeon_ts(path, series, labels=None, *, problem_name="data", header=None):
+    """A `.ts` file as aeon's `save_to_ts_file` writes it (aeon/datasets/_data_writers.py): `header`
+    as wrapped "# " lines, `@missing` as Python prints a bool, `@dimension` (singular) for several
+    channels, `@targetlabel false` without labels, and every channel followed by ':', also the last
+    one of an unlabelled file. `series`: arrays [channels, time], aeon's layout."""
+    import textwrap
+
+    lines = ["\n# ".join(textwrap.wrap("# " + header))] if header else []
+    channels, lengths = series[0].shape[0], {s.shape[1] for s in series}
+    missing, equal = any(np.isnan(s).any() for s in series), len(lengths) == 1
+    lines += [f"@problemName {problem_name}", "@timestamps false", f"@missing {missing}",
+              f"@univariate {str(channels == 1).lower()}"]
+    lines += [f"@dimension {channels}"] if channels > 1 else []
+    lines += [f"@equalLength {str(equal).lower()}"] + ([f"@seriesLength {lengths.pop()}"] if equal else [])
+    lines += ["@targetlabel false" if labels is None else "@classLabel true " + " ".join(map(str, np.unique(labels)))]
+    lines.append("@data")
+    for i, s in enumerate(series):
+        lines.append("".join(",".join("NaN" if np.isnan(v) else str(v) for v in channel) + ":" for channel in s)
+                     + ("" if labels is None else str(labels[i])))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_files_as_aeon_writes_them_with_comment_lines_anywhere_before_the_data(tmp_path):
+    rng = np.random.default_rng(0)
+    series = [rng.normal(size=(2, 5)).round(3) for _ in range(4)]
+    labels = ["walk", "run", "run", "walk"]
+    path = aeon_ts(tmp_path / "Moves_TRAIN.ts", series, labels, problem_name="Moves",
+                   header="Made up for this test: two channels, five steps, " * 3)
+    lines = path.read_text().splitlines()
+    assert lines[0].startswith("# Made up") and lines[1].startswith("# ")  # the wrapped header= text
+    # "%" comments as in the files aeon ships (UnitTest_TEST.ts begins with "%# This is ..." and "%"):
+    # before the header, between header lines, and between @data and the first series.
+    at = lines.index("@univariate false")
+    lines = ["%# A cut down version", "% of a made-up problem", "%", *lines[:at], "% between header lines",
+             *lines[at:lines.index("@data") + 1], "% after @data", "#  and a # one", *lines[lines.index("@data") + 1:]]
+    path.write_text("\n".join(lines) + "\n")
+    data = load_ts(path)
+    assert data.class_names == ("run", "walk") and data.labels.tolist() == [1, 0, 0, 1]
+    assert data.problem_name == "Moves" and data.header["dimensions"] == "2" and data.header["missing"] == "False"
+    assert len(data) == 4 and data.num_channels == 2
+    for read, written in zip(data.series, series):
+        np.testing.assert_array_equal(read, written.T.astype("float32"))  # [time, channels]
+
+    unlabelled = [np.array([[1.5, np.nan, 3.0]]), np.array([[4.0, 5.0]])]
+    data = load_ts(aeon_ts(tmp_path / "u.ts", unlabelled))  # each line ends with ":"
+    assert data.labels is None and data.lengths.tolist() == [3, 2] and data.num_channels == 1
+    assert np.isnan(data.series[0][1, 0]) and data.series[1][:, 0].tolist() == [4.0, 5.0]
+    with pytest.raises(TsFormatError, match="line 2: expected a header line .* or a comment"):
+        load_ts(write(tmp_path, "% fine\n; not a comment\n@data\n"))
+
+
 # padding, masks, pipelines ------------------------------------------------------------------------------
 
 

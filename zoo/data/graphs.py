@@ -12,7 +12,9 @@ Readers (any path; `zoo.data.load_dataset` reads the bundled and downloadable se
   `features`, `labels`, `edge_index`, `train_index`, `val_index`, `test_index`.
 - `load_gin_text(path)`, `load_gin_folds(folder)`: the text format of the GIN paper's code (MUTAG,
   PROTEINS, ...): first line the number of graphs; per graph a line `n label` then n lines
-  `tag k nb_1 ... nb_k [f_1 ... f_m]`; and its `10fold_idx/{train,test}_idx-i.txt` folds.
+  `tag k nb_1 ... nb_k [f_1 ... f_m]`; and its `10fold_idx/{train,test}_idx-i.txt` folds. A
+  separate test file is read with the training file's vocabulary: `load_gin_text(test_path,
+  node_tags=train.tag_values, label_values=train.label_values)`.
 
 Input for users: `from_edge_list(edges, ...)` and `from_networkx(graph, ...)` (networkx itself is
 not needed to import this module).
@@ -26,6 +28,7 @@ elements `fit`, `evaluate` and `predict` of the graph models take as they are;
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +36,8 @@ from pathlib import Path
 import numpy as np
 
 from zoo.errors import InvalidArgumentError
+
+log = logging.getLogger("zoo.data")
 
 NODE_FEATURES = "node_features"
 EDGE_INDEX = "edge_index"
@@ -524,8 +529,10 @@ class GraphClassificationData:
         graphs: graph dicts (`node_features` [n, F]: the one-hot node tag, then any continuous
             features; `edge_index` [2, e]).
         labels: int32 [G], 0..num_classes-1.
-        label_values: the file's label of each class index.
-        tag_values: the file's node tag of each one-hot position.
+        label_values: the file's label of each class index (the file's own, sorted, or the
+            `label_values` it was read with).
+        tag_values: the node tag of each one-hot column (the file's own, sorted, or the
+            `node_tags` it was read with).
         name: the data set's name.
     """
 
@@ -581,22 +588,42 @@ def _number(token: str):
     return int(value) if value.is_integer() else value
 
 
-def load_gin_text(path: str | os.PathLike, *, continuous_features: bool = True,
-                  undirected: bool = True) -> GraphClassificationData:
+def load_gin_text(path: str | os.PathLike, *, continuous_features: bool = True, undirected: bool = True,
+                  node_tags=None, label_values=None) -> GraphClassificationData:
     """Read graphs in the text format of the GIN paper's code (MUTAG.txt, PROTEINS.txt, ...).
 
-    Node features are the one-hot node tag (tags sorted, one column per distinct tag), followed by
-    the node's continuous features when the file has them and `continuous_features` is True.
-    Labels are mapped to 0..C-1 in sorted order (`label_values` keeps the file's labels).
+    Node features are the one-hot node tag (one column per tag of the vocabulary), followed by the
+    node's continuous features when the file has them and `continuous_features` is True. Labels
+    are mapped to 0..C-1 (`label_values` keeps the file's labels).
+
+    The vocabulary is the file's own (its tags and labels, sorted) unless `node_tags` /
+    `label_values` give another: read a separate test or validation file with the training file's,
+    or the same tag lands in different columns (and the same label on different classes) in the
+    two, silently:
+
+    >>> train = load_gin_text("train.txt")
+    >>> test = load_gin_text("test.txt", node_tags=train.tag_values, label_values=train.label_values)
 
     Args:
         path: the `.txt` file, or its folder (`MUTAG/` reads `MUTAG/MUTAG.txt`).
         continuous_features: append the optional per-node features `f_1 ... f_m`.
         undirected: make every edge go both ways (duplicates dropped), as the GIN code does
             (it builds a networkx `Graph`). Default True.
+        node_tags: the tag of each one-hot column, in order (e.g. the training set's
+            `tag_values`); default: the file's distinct tags, sorted. A node whose tag is not
+            among them gets an all-zero one-hot row, and one warning (logger `zoo.data`) says how
+            many nodes and which tags.
+        label_values: the label of each class index (e.g. the training set's `label_values`);
+            default: the file's distinct labels, sorted. A label not among them is an error.
 
     Returns:
-        a `GraphClassificationData`.
+        a `GraphClassificationData` (`tag_values` and `label_values`: the vocabulary used).
+
+    Raises:
+        FileNotFoundError: no such file or folder.
+        InvalidArgumentError: the file breaks the format (the message names the graph and line),
+            `node_tags` / `label_values` that are empty, repeat a value or are not numbers, or a
+            graph label not in `label_values`.
     """
     path = _gin_file(Path(path))
     with open(path) as f:
@@ -637,10 +664,18 @@ def load_gin_text(path: str | os.PathLike, *, continuous_features: bool = True,
     if row != len(lines):
         raise InvalidArgumentError(f"{where}: {len(lines) - row} lines left after the {count} graphs")
 
-    tag_values = sorted({t for _, tags, _, _ in raw for t in tags})
-    label_values = sorted({label for label, _, _, _ in raw})
+    tag_values = _vocabulary(node_tags, {t for _, tags, _, _ in raw for t in tags}, "node_tags")
+    label_values = _vocabulary(label_values, {label for label, _, _, _ in raw}, "label_values")
     tag_pos = {t: i for i, t in enumerate(tag_values)}
     label_pos = {label: i for i, label in enumerate(label_values)}
+    unknown_labels = sorted({label for label, _, _, _ in raw} - set(label_pos))
+    if unknown_labels:
+        count = sum(label not in label_pos for label, _, _, _ in raw)
+        raise InvalidArgumentError(
+            f"{where}: {count} graph(s) have labels {_listed(unknown_labels)} that are not in label_values "
+            f"{_listed(label_values)} (a graph of another class cannot be encoded); pass the label_values of the "
+            f"data these classes belong to, or leave label_values out to use the file's own")
+    _warn_unknown_tags(where, [tags for _, tags, _, _ in raw], tag_pos)
     widths = {len(e) for _, _, _, extra in raw for e in extra}
     use_extra = continuous_features and widths != {0}
     if use_extra and len(widths) != 1:
@@ -648,7 +683,8 @@ def load_gin_text(path: str | os.PathLike, *, continuous_features: bool = True,
     graphs = []
     for label, tags, pairs, extra in raw:
         x = np.zeros((len(tags), len(tag_values)), dtype="float32")
-        x[np.arange(len(tags)), [tag_pos[t] for t in tags]] = 1.0
+        known = [v for v, t in enumerate(tags) if t in tag_pos]  # unknown tags: all-zero rows
+        x[known, [tag_pos[tags[v]] for v in known]] = 1.0
         if use_extra:
             x = np.concatenate([x, np.asarray(extra, dtype="float32").reshape(len(tags), -1)], axis=1)
         edge_index = np.asarray(pairs, dtype="int32").reshape(-1, 2).T
@@ -657,6 +693,58 @@ def load_gin_text(path: str | os.PathLike, *, continuous_features: bool = True,
         graphs.append({NODE_FEATURES: x, EDGE_INDEX: edge_index.astype("int32")})
     labels = np.array([label_pos[label] for label, _, _, _ in raw], dtype="int32")
     return GraphClassificationData(graphs, labels, label_values, tag_values, name=path.stem)
+
+
+def _vocabulary(given, found: set, what: str) -> list:
+    """The values of a GIN reader's vocabulary: `given` (tags or labels as numbers, in order) or the
+    values `found` in the file, sorted."""
+    if given is None:
+        return sorted(found)
+    if isinstance(given, (str, bytes)) or not hasattr(given, "__iter__"):
+        raise InvalidArgumentError(f"{what} must be a sequence of values (e.g. the training set's "
+                                   f"{'tag_values' if what == 'node_tags' else what}), got {given!r}")
+    values = []
+    for value in given:
+        number = _as_number(value)
+        if number is None:
+            raise InvalidArgumentError(f"{what} must hold numbers (as written in GIN text files), got {value!r}")
+        values.append(number)
+    if not values:
+        raise InvalidArgumentError(f"{what} is empty: give at least one value, or None for the file's own")
+    repeated = sorted({v for v in values if values.count(v) > 1})
+    if repeated:
+        raise InvalidArgumentError(f"{what} lists {_listed(repeated)} more than once")
+    return values
+
+
+def _as_number(value):
+    """A tag or label given by the caller (int, float, NumPy scalar or numeric string) as the reader
+    parses the file's (`_number`), or None."""
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    try:
+        return _number(str(value))
+    except ValueError:
+        return None
+
+
+def _listed(values, most: int = 10) -> str:
+    """`[a, b, ...]` with at most `most` values and how many more."""
+    values = list(values)
+    shown = ", ".join(str(v) for v in values[:most])
+    return f"[{shown}{f', ... ({len(values) - most} more)' if len(values) > most else ''}]"
+
+
+def _warn_unknown_tags(where: str, graph_tags: list, tag_pos: dict) -> None:
+    """One warning for the nodes whose tag is not in the vocabulary (their one-hot rows are zero)."""
+    unknown = [sum(t not in tag_pos for t in tags) for tags in graph_tags]
+    nodes = sum(unknown)
+    if not nodes:
+        return
+    tags = sorted({t for tags in graph_tags for t in tags if t not in tag_pos})
+    log.warning("%s: %d of the %d nodes (in %d of the %d graphs) have node tags not in node_tags %s: %s; "
+                "their one-hot node features are all zero", where, nodes, sum(map(len, graph_tags)),
+                sum(n > 0 for n in unknown), len(graph_tags), _listed(list(tag_pos)), _listed(tags))
 
 
 def load_gin_folds(folder: str | os.PathLike, num_folds: int = 10) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -1,11 +1,14 @@
 """Time series in the `.ts` text format (sktime / aeon / timeseriesclassification.com), and batching.
 
-The format: `#` lines are comments; `@` lines make the header (`@problemName`, `@timeStamps`,
-`@missing`, `@univariate`, `@dimensions`, `@equalLength`, `@seriesLength`, `@classLabel true
-<labels>` or `false`, `@targetLabel true|false`, then `@data`). After `@data`, one series per
-line: each channel (dimension) is a comma-separated list of values (`?` or `NaN` for a missing
-value), channels are separated by `:`, and with class (or target) labels the last `:`-separated
-field is the label. Lengths may differ between series when `@equalLength false`.
+The format: lines starting with `#` or `%` are comments, anywhere in the file (aeon's
+`save_to_ts_file` writes its `header=` text as `# ` lines, the files aeon ships carry `%` ones);
+`@` lines make the header (`@problemName`, `@timeStamps`, `@missing`, `@univariate`,
+`@dimensions` (or `@dimension`, as aeon writes it), `@equalLength`, `@seriesLength`, `@classLabel
+true <labels>` or `false`, `@targetLabel true|false`, then `@data`; the booleans in any case).
+After `@data`, one series per line: each channel (dimension) is a comma-separated list of values
+(`?` or `NaN` for a missing value), channels are separated by `:`, and with class (or target)
+labels the last `:`-separated field is the label (without labels, a `:` ending the line, as aeon
+writes it, is ignored). Lengths may differ between series when `@equalLength false`.
 
     >>> train = load_ts("GunPoint_TRAIN.ts")
     >>> train.series[0].shape, train.labels[:3], train.class_names
@@ -79,6 +82,8 @@ class TimeSeriesData:
 
 
 _BOOLEAN_FIELDS = ("timestamps", "missing", "univariate", "equallength")
+_ALIASES = {"dimension": "dimensions"}  # aeon's save_to_ts_file writes @dimension
+COMMENT_PREFIXES = ("#", "%")  # comment lines: "#" (aeon's writer, sktime), "%" (aeon's and ARFF-derived files)
 
 
 def load_ts(path: str | os.PathLike, *, class_names=None, dtype: str = "float32") -> TimeSeriesData:
@@ -119,12 +124,13 @@ def _parse(lines, path, *, class_names, dtype) -> TimeSeriesData:
 
     for number, raw in enumerate(lines, start=1):
         line = raw.strip()
-        if not line or line.startswith("#"):
+        if not line or line.startswith(COMMENT_PREFIXES):
             continue
         if not line.startswith("@"):
-            fail(number, f"expected a header line (@...) or a comment (#) before @data, got {line[:60]!r}")
+            fail(number, f"expected a header line (@...) or a comment (# or %) before @data, got {line[:60]!r}")
         written, _, rest = line[1:].partition(" ")
         tag, rest = written.lower(), rest.strip()
+        tag = _ALIASES.get(tag, tag)
         if tag == "data":
             data_start = number
             break
@@ -175,11 +181,13 @@ def _parse(lines, path, *, class_names, dtype) -> TimeSeriesData:
     labelled = has_class_labels or has_target
     for number in range(data_start + 1, len(lines) + 1):
         line = lines[number - 1].strip()
-        if not line or line.startswith("#"):
+        if not line or line.startswith(COMMENT_PREFIXES):
             continue
         if line.startswith("@"):
             fail(number, f"header line after @data: {line[:60]!r}")
         fields = line.split(":")
+        if not labelled and len(fields) > 1 and not fields[-1].strip():
+            fields.pop()  # aeon ends every channel with ":", also the last one of an unlabelled file
         if labelled:
             if len(fields) < 2:
                 fail(number, "expected channels separated by ':' and then the label, found no ':'")

@@ -38,7 +38,9 @@ def train_job(
     """Build `model_name` for the data at `data`, train it with `zoo.fit`, save it to `output`.
 
     `data` and `validation_data` are paths of any kind `zoo.training.sources` reads (image folder,
-    `.npz`, `.ts`, Planetoid `.npz`, GIN text file or folder). The number of classes, the input shape
+    `.npz`, `.ts`, Planetoid `.npz`, GIN text file or folder); `validation_data` is evaluated after
+    every epoch (the history's `val_` entries), a `.ts` or GIN text file encoded with `data`'s
+    vocabulary (class names; node tags and labels). The number of classes, the input shape
     and the task (graphs: node or graph) default to the data's; class names the data has (image
     sub-folders, `.ts` labels) go with the model, into a `.keras` output and its export. An image
     folder is streamed by `zoo.fit` at the model's input size: `image_size` (with the card's
@@ -59,7 +61,7 @@ def train_job(
     source = read_source(data)
     validation = source.validation
     if validation_data:
-        validation = read_source(validation_data, name="validation_data", class_names=source.class_names)
+        validation = read_source(validation_data, name="validation_data", training=source)
     classes = num_classes or source.num_classes
     names = source.class_names if source.class_names and len(source.class_names) == classes else None
     input_shape = source.input_shape

@@ -77,8 +77,11 @@ def fit(
             names when it has some.
         epochs: number of passes over `data`.
         batch_size: the GLOBAL batch size for arrays and paths (split across replicas).
-        validation_data: same forms as `data`; evaluated at each epoch end. Default: the split the
-            data itself defines, if any (a Planetoid graph's val nodes), else none.
+        validation_data: same forms as `data`; evaluated at each epoch end. A `.ts` or GIN text
+            file is encoded as `data` was (labels through its class names; node tags and labels
+            through its vocabulary, `tag_values` / `label_values`); a `zoo.data` set with another
+            vocabulary is an error. Default: the split the data itself defines, if any (a
+            Planetoid graph's val nodes), else none.
         validation_split: with an image folder as `data`: this fraction of each class's files
             (chosen with `seed`) is validated on instead of trained on.
         optimizer: a name ("adam", "sgd", "adamw", ...) or a `keras.optimizers.Optimizer` class
@@ -149,7 +152,7 @@ def fit(
     if validation_data is None and source.validation is not None:  # the data's own split (Planetoid's val)
         validation_data = source.validation
     if validation_data is not None:
-        validation_source = read_source(validation_data, name="validation_data", class_names=source.class_names)
+        validation_source = read_source(validation_data, name="validation_data", training=source)
         _check_source_labels(model, validation_source)
         validation = validation_source.training_data(batch_size, False, 0)
 

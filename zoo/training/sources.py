@@ -19,6 +19,12 @@ number of classes, the input shape, the task, the class names). The forms:
 | a folder of images (one sub-folder per class) | listed, not decoded: `zoo.fit` streams it at the model's input size (`zoo.training.image_folders`) |
 | a `.npz` with `x`/`y` (or `images`/`labels`, `x_train`/`y_train`) | examples |
 
+Validation data read for training data (`read_source(validation_data, training=source)`) is
+encoded as the training data was: a `.ts` file's labels through the training data's class names,
+a GIN text file's node tags and labels through the training file's vocabulary (`tag_values`,
+`label_values`; `DataSource.vocabulary`), and an in-memory set with another vocabulary is an error
+rather than columns and classes that silently mean something else.
+
 Arrays and graph lists are reshuffled every epoch with a fixed seed (the order of epoch e depends only
 on (seed, e)), so a resumed run sees the same order as the original and can skip what it trained.
 """
@@ -53,6 +59,9 @@ class DataSource:
         validation: the validation split the data itself defines (a Planetoid graph's val nodes), or None.
         test: the test split the data itself defines (what `zoo.evaluate` uses), or None.
         description: one line saying what was read, e.g. "GIN text file MUTAG.txt: 188 graphs".
+        vocabulary: how the data's values were encoded, as keyword arguments of its reader, so that
+            its validation data is read the same way: time series {"class_names": (...)}, GIN
+            graphs {"node_tags": [...], "label_values": [...]}; empty for other data.
     """
 
     training_data: Callable[[int, bool, int], TrainingData]
@@ -65,21 +74,46 @@ class DataSource:
     validation: "DataSource | None" = None
     test: "DataSource | None" = None
     description: str = ""
+    vocabulary: dict = field(default_factory=dict)
 
 
-def read_source(data, *, name: str = "data", class_names=None) -> DataSource:
+def read_source(data, *, name: str = "data", training: DataSource | None = None) -> DataSource:
     """Read `data` (any form of the module docstring) into a DataSource.
 
     Args:
         data: what the user passed.
         name: how errors call it ("data", "validation_data").
-        class_names: the training data's class names, when reading its validation data (a `.ts`
-            validation file maps its labels through them).
+        training: the training data's source, when reading its validation data: a `.ts` file maps
+            its labels through the training data's class names, a GIN text file one-hot encodes
+            its node tags and maps its labels through the training file's vocabulary.
 
     Raises:
         InvalidArgumentError / FileNotFoundError: data the zoo cannot read, saying what it got and
-        what it accepts.
+        what it accepts; validation data (in memory) encoded with another vocabulary than `training`.
     """
+    source = _read(data, name=name, vocabulary=training.vocabulary if training is not None else {})
+    if training is not None:
+        _check_vocabulary(source, training, name)
+    return source
+
+
+def _check_vocabulary(source: DataSource, training: DataSource, name: str) -> None:
+    """Validation data encoded with the training data's vocabulary (class names, node tags, labels)."""
+    keys = [key for key in source.vocabulary if key in training.vocabulary
+            and list(source.vocabulary[key]) != list(training.vocabulary[key])]
+    if not keys:
+        return
+    own = " and ".join(f"{key} {list(source.vocabulary[key])[:20]}" for key in keys)
+    expected = " and ".join(f"{key} {list(training.vocabulary[key])[:20]}" for key in keys)
+    how = ("zoo.data.load_ts(path, class_names=train.class_names)" if keys == ["class_names"] else
+           "zoo.data.load_gin_text(path, node_tags=train.tag_values, label_values=train.label_values)")
+    raise InvalidArgumentError(
+        f"{name} was encoded with {own}, but the training data with {expected}: a feature column or class index "
+        f"would mean different things in the two. Read it with the training data's vocabulary ({how}), or pass "
+        f"its path, which is read that way")
+
+
+def _read(data, *, name: str, vocabulary: dict) -> DataSource:
     import tensorflow as tf
 
     from zoo.data.graphs import GraphClassificationData, NodeClassificationData
@@ -91,16 +125,21 @@ def read_source(data, *, name: str = "data", class_names=None) -> DataSource:
         return DataSource(lambda batch_size, shuffle, seed: TrainingData(lambda epoch: data, None, None), "dataset",
                           description="a tf.data.Dataset, used as given")
     if isinstance(data, (str, os.PathLike)):
-        return _read_path(os.fspath(data), name=name, class_names=class_names)
+        return _read_path(os.fspath(data), name=name, vocabulary=vocabulary)
     if isinstance(data, TimeSeriesData):
-        return _sequences(data.series, data.labels, class_names=tuple(data.class_names) or None, name=name,
-                          description=f"time series {data.problem_name or ''}: {len(data)} series".replace(" :", ":"))
+        source = _sequences(data.series, data.labels, class_names=tuple(data.class_names) or None, name=name,
+                            description=f"time series {data.problem_name or ''}: {len(data)} series".replace(" :", ":"))
+        source.vocabulary = {"class_names": tuple(data.class_names)} if data.class_names else {}
+        return source
     if isinstance(data, NodeClassificationData):
         return _planetoid(data)
     if isinstance(data, GraphClassificationData):
-        return _graph_list(data.graphs, data.labels, name=name, num_classes=data.num_classes,
-                           class_names=tuple(str(v) for v in data.label_values) or None,
-                           description=f"graph classification set {data.name}: {len(data)} graphs")
+        source = _graph_list(data.graphs, data.labels, name=name, num_classes=data.num_classes,
+                             class_names=tuple(str(v) for v in data.label_values) or None,
+                             description=f"graph classification set {data.name}: {len(data)} graphs")
+        source.vocabulary = {key: list(values) for key, values in
+                             (("node_tags", data.tag_values), ("label_values", data.label_values)) if values}
+        return source
     if isinstance(data, tuple) and len(data) == 2:
         return _pair(*data, name=name)
     raise InvalidArgumentError(
@@ -290,20 +329,21 @@ def _lengths_differ(items) -> bool:
 # --------------------------------------------------------------------------------------------------
 
 
-def _read_path(path: str, *, name: str, class_names) -> DataSource:
+def _read_path(path: str, *, name: str, vocabulary: dict) -> DataSource:
     from zoo import data as zoo_data
 
     if not os.path.exists(path):
         raise FileNotFoundError(f"{'training data' if name == 'data' else name} not found: {path!r}")
     base = os.path.basename(os.path.normpath(path))
     if path.endswith((".ts", ".ts.gz")):
-        series = zoo_data.load_ts(path, class_names=class_names)
-        return read_source(series, name=name)
+        series = zoo_data.load_ts(path, class_names=vocabulary.get("class_names"))
+        return _read(series, name=name, vocabulary={})
     if is_planetoid(path):
         return _planetoid(zoo_data.load_planetoid(path))
     if path.endswith(".txt") or (os.path.isdir(path) and is_gin_folder(path)):
-        graphs = zoo_data.load_gin_text(path)
-        source = read_source(graphs, name=name)
+        graphs = zoo_data.load_gin_text(path, node_tags=vocabulary.get("node_tags"),
+                                        label_values=vocabulary.get("label_values"))
+        source = _read(graphs, name=name, vocabulary={})
         source.description = f"GIN text {base}: {len(graphs)} graphs"
         return source
     if os.path.isdir(path):  # streamed by zoo.fit at the model's input size
