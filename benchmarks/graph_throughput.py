@@ -10,7 +10,7 @@ step (forward, backward, Adam) is timed on
 
 alternating zoo and twin over `--rounds` rounds after a warm-up (tracing excluded); the median is
 printed with the ratio twin / zoo (>= 1: the zoo is not slower), the achieved GFLOP/s of the
-step's dense arithmetic (3x the forward MatMul FLOPs counted by TensorFlow's profiler) against a
+step (its forward + backward FLOPs counted by TensorFlow's profiler) against a
 matrix-multiply peak measured in the same run, and for GIN on PROTEINS the step against the same
 arithmetic as plain matmuls (24 x [43471, 64] @ [64, 64], timed in the same run).
 
@@ -234,15 +234,23 @@ def gin_as_matmuls(num_nodes):
     return run
 
 
-def dense_flops(model, batch) -> float:
-    """3x the forward MatMul FLOPs of `model` on `batch`, counted by TensorFlow's profiler."""
+def step_flops(model, batch, labels) -> float:
+    """FLOPs of one forward + backward pass of `model` on `batch`, counted by TensorFlow's profiler on
+    the traced graph (ops with FLOP statistics: MatMul, elementwise arithmetic, reductions; the CSR
+    products and segment sums have none, so this is a lower bound of the work)."""
     from tensorflow.python.profiler import model_analyzer, option_builder
 
     specs = {k: tf.TensorSpec(v.shape, tf.as_dtype(v.dtype)) for k, v in batch.items()}
-    graph = tf.function(lambda b: model(b, training=False)).get_concrete_function(specs).graph
+
+    def loss_and_grads(b):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.keras.losses.sparse_categorical_crossentropy(labels, model(b, training=True)))
+        return tape.gradient(loss, model.trainable_variables)
+
+    graph = tf.function(loss_and_grads).get_concrete_function(specs).graph
     options = option_builder.ProfileOptionBuilder.float_operation()
     options["output"] = "none"
-    return 3.0 * model_analyzer.profile(graph, options=options).total_float_ops
+    return float(model_analyzer.profile(graph, options=options).total_float_ops)
 
 
 def zoo_inputs(name, task, batch):
@@ -279,7 +287,7 @@ def compare(workload, names, rounds, steps, peak):
             times["zoo"].append(seconds(zoo_step, steps))
             times["twin"].append(seconds(twin_step, steps))
         zoo_s, twin_s = np.median(times["zoo"]), np.median(times["twin"])
-        flops = dense_flops(model, data)
+        flops = step_flops(model, data, y)
         print(f"{name:10} {zoo_s * 1e3:8.1f} {twin_s * 1e3:10.1f} {twin_s / zoo_s:10.2f} {model.count_params():11,} "
               f"{twin.count_params():11,} {flops / 1e9:7.2f} {flops / zoo_s / 1e9:11.1f} {100 * flops / zoo_s / peak:8.1f}%")
         results[name] = (zoo_s, twin_s)
