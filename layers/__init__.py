@@ -11,7 +11,7 @@ from layers.graph_conv import GATv2Conv, GCNConv, GINConv, SAGEConv
 from layers.graph_pooling import GraphReadout
 from layers.inverted_residual import InvertedResidual
 from layers.message_passing import MessagePassing, ValidateGraphBatch, validate_graph_batch
-from layers.normalization import LocalResponseNormalization
+from layers.normalization import FusedBatchNormalization, LocalResponseNormalization
 from layers.padding import Padding1D, Padding2D, Padding3D
 from layers.residual import BasicBlock, BottleneckBlock
 from layers.sequence import (
