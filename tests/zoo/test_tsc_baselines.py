@@ -248,6 +248,20 @@ def test_shortcut_config_and_formula():
     assert out.shape == (2, 7, 4) and len(shortcut.conv.get_weights()) == 1
 
 
+def test_bad_arguments_raise_clear_errors():
+    for name, kwargs, match in [
+        ("inception_time", dict(depth=0), "depth must be an integer >= 1"),
+        ("inception_time", dict(kernel_sizes=()), "kernel_sizes"),
+        ("inception_time", dict(input_shape=(150,)), "rank 2"),
+        ("inception_time", dict(input_shape=(None, None)), "known number of features"),
+        ("resnet1d", dict(filters=(64, 0)), "filters"),
+        ("resnet1d", dict(bn_momentum=1.0), "bn_momentum"),
+        ("resnet1d", dict(stride=2), "has no option 'stride'"),
+    ]:
+        with pytest.raises(zoo.InvalidArgumentError, match=match):
+            zoo.build(name, **kwargs)
+
+
 # save, reload, train ----------------------------------------------------------------------------------
 
 

@@ -42,11 +42,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import keras
+
 from layers.conv1d_blocks import InceptionModule1D, ProjectionShortcut1D
-from layers.sequence import MaskedGlobalPooling1D, PaddingMask, receptive_field
+from layers.sequence import receptive_field
 from zoo.errors import InvalidArgumentError
 from zoo.models._common import is_positive_int, register_variants
-from zoo.models.recurrent import check_rate, check_widths, sequence_card, sequence_head, sequence_input
+from zoo.models._series import gap_head, reference_card, series_input
+from zoo.models.recurrent import check_rate, check_widths
 
 
 @dataclass(frozen=True)
@@ -91,9 +93,8 @@ _REFERENCE = (
 _REFERENCE_IMPL = "github:hfawaz/InceptionTime classifiers/inception.py (Keras, commit 952d115)"
 
 CARDS = {
-    "inception_time": sequence_card(
+    "inception_time": reference_card(
         "inception_time",
-        family="inception_time",
         params=422_498,
         trainable_params=420_450,
         reference=_REFERENCE,
@@ -102,9 +103,8 @@ CARDS = {
         extra={
             "receptive_field": InceptionTimeConfig().receptive_field,
             "ensemble": "the paper averages 5 such networks; this is one",
-            "input": "[batch, time, features], post-padded; mask_value=0.0 marks padding",
         },
-    ).replace(reference_params=422_498, reference_counts="total")
+    )
 }
 
 
@@ -116,10 +116,7 @@ def _build(config: InceptionTimeConfig, *, name, num_classes, input_shape, inclu
             raise InvalidArgumentError(f"{name}: {what} must be an integer >= 1, got {getattr(config, what)!r}")
     kernels = check_widths(config.kernel_sizes, "kernel_sizes", name)
     check_rate(config.bn_momentum, "bn_momentum", name)
-    inputs = sequence_input(input_shape, name)
-    if len(inputs.shape) != 3:
-        raise InvalidArgumentError(f"{name} takes sequences [time, features], got input_shape={tuple(input_shape)}")
-    mask = None if config.mask_value is None else PaddingMask(config.mask_value, name="padding_mask")(inputs)
+    inputs, mask = series_input(input_shape, config.mask_value, name)
     x = residual = inputs
     for d in range(config.depth):
         x = InceptionModule1D(
@@ -135,9 +132,8 @@ def _build(config: InceptionTimeConfig, *, name, num_classes, input_shape, inclu
             x = residual = ProjectionShortcut1D(momentum=config.bn_momentum, name=f"shortcut{index}")(
                 x, residual, mask=mask
             )
-    features = MaskedGlobalPooling1D("avg", name="avg_pool")(x, mask=mask) if include_top else None
-    outputs = sequence_head(x, mask, num_classes=num_classes, include_top=include_top, pooling=pooling,
-                            classifier_activation=classifier_activation, features=features)
+    outputs = gap_head(x, mask, num_classes=num_classes, include_top=include_top, pooling=pooling,
+                       classifier_activation=classifier_activation)
     return keras.Model(inputs, outputs, name=name)
 
 

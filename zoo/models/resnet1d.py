@@ -39,10 +39,10 @@ from dataclasses import dataclass
 import keras
 
 from layers.conv1d_blocks import ResidualBlock1D
-from layers.sequence import MaskedGlobalPooling1D, PaddingMask, receptive_field
-from zoo.errors import InvalidArgumentError
+from layers.sequence import receptive_field
 from zoo.models._common import register_variants
-from zoo.models.recurrent import check_rate, check_widths, sequence_card, sequence_head, sequence_input
+from zoo.models._series import gap_head, reference_card, series_input
+from zoo.models.recurrent import check_rate, check_widths
 
 
 @dataclass(frozen=True)
@@ -76,19 +76,15 @@ _REFERENCE = (
 _REFERENCE_IMPL = "github:hfawaz/dl-4-tsc classifiers/resnet.py (Keras, commit e0233ef)"
 
 CARDS = {
-    "resnet1d": sequence_card(
+    "resnet1d": reference_card(
         "resnet1d",
-        family="resnet1d",
         params=506_818,
         trainable_params=504_258,
         reference=_REFERENCE,
         reference_impl=_REFERENCE_IMPL,
         description="1-D ResNet baseline: 3 residual blocks (64/128/128, kernels 8/5/3), BN, masked GAP",
-        extra={
-            "receptive_field": ResNet1DConfig().receptive_field,
-            "input": "[batch, time, features], post-padded; mask_value=0.0 marks padding",
-        },
-    ).replace(reference_params=506_818, reference_counts="total")
+        extra={"receptive_field": ResNet1DConfig().receptive_field},
+    )
 }
 
 
@@ -97,16 +93,12 @@ def _build(config: ResNet1DConfig, *, name, num_classes, input_shape, include_to
     filters = check_widths(config.filters, "filters", name)
     kernels = check_widths(config.kernel_sizes, "kernel_sizes", name)
     check_rate(config.bn_momentum, "bn_momentum", name)
-    inputs = sequence_input(input_shape, name)
-    if len(inputs.shape) != 3:
-        raise InvalidArgumentError(f"{name} takes sequences [time, features], got input_shape={tuple(input_shape)}")
-    mask = None if config.mask_value is None else PaddingMask(config.mask_value, name="padding_mask")(inputs)
+    inputs, mask = series_input(input_shape, config.mask_value, name)
     x = inputs
     for i, width in enumerate(filters, start=1):
         x = ResidualBlock1D(width, kernel_sizes=kernels, momentum=config.bn_momentum, name=f"block{i}")(x, mask=mask)
-    features = MaskedGlobalPooling1D("avg", name="avg_pool")(x, mask=mask) if include_top else None
-    outputs = sequence_head(x, mask, num_classes=num_classes, include_top=include_top, pooling=pooling,
-                            classifier_activation=classifier_activation, features=features)
+    outputs = gap_head(x, mask, num_classes=num_classes, include_top=include_top, pooling=pooling,
+                       classifier_activation=classifier_activation)
     return keras.Model(inputs, outputs, name=name)
 
 
