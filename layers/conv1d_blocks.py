@@ -1,19 +1,19 @@
 """1-D convolutional blocks of time-series classifiers, with the padding mask of variable-length series.
 
-| layer                | what it is                                                                      |
-| -------------------- | ------------------------------------------------------------------------------- |
-| `InceptionModule1D`  | the Inception module of InceptionTime (Ismail Fawaz et al. 2020, figure 1)      |
-| `ResidualBlock1D`    | the residual block of the ResNet baseline (Wang, Yan & Oates 2017, figure 1c)   |
-| `ProjectionShortcut1D` | InceptionTime's shortcut: `relu(x + BN(Conv1D 1x1(residual)))`                |
+| layer                  | what it is                                                                   |
+| ---------------------- | ---------------------------------------------------------------------------- |
+| `InceptionModule1D`    | the Inception module of InceptionTime (Ismail Fawaz et al. 2020)             |
+| `ProjectionShortcut1D` | InceptionTime's residual shortcut: `relu(x + BN(Conv1D 1x1(residual)))`      |
+| `ResidualBlock1D`      | the residual block of the ResNet baseline (Wang, Yan & Oates 2017, fig. 1c)  |
 
 Sequences are `[batch, time, channels]`, post-padded, with a boolean mask `[batch, time]` (True =
 a real step, e.g. from `layers.sequence.PaddingMask`) given as `mask=` (or travelling with the
 tensor as its Keras mask). With a mask, every block zeroes the padded steps before each "same"
 convolution (so the real steps next to the end see the zeros "same" padding gives the unpadded
 series), keeps padded steps out of its max pooling, and computes its batch-norm training
-statistics over the real steps only: a post-padded series then gives, at its real steps, the
-outputs of the unpadded series (at inference; in training as far as the batch statistics are
-those of the real steps). The values at the padded steps are left unspecified (not zero), and
+statistics over the real steps only. At inference a post-padded series then gives, at its real
+steps, exactly the outputs of the unpadded series; in training the padding stays out of the
+batch statistics too. The values at the padded steps are left unspecified (not zero), and
 the output carries no Keras mask: give the mask to the next block and to the pooling explicitly,
 as the zoo's `inception_time` and `resnet1d` do (a Keras mask would be dropped, with a warning, by
 the plain convolutions of a shortcut).
@@ -32,8 +32,8 @@ from keras import layers, ops
 from layers._blocks import Block, known_channels, positive_int
 
 
-def _real(mask, like):
-    """The mask `[batch, time]` as a boolean `[batch, time, 1]` that broadcasts over `like`'s channels."""
+def _real(mask):
+    """The mask `[batch, time]` as a boolean `[batch, time, 1]` that broadcasts over the channels."""
     return ops.expand_dims(ops.cast(mask, "bool"), -1)
 
 
@@ -41,7 +41,7 @@ def zero_padded_steps(x, mask):
     """`x` with the steps where `mask` is False set to 0 (`ops.where`, so an inf or NaN there goes too)."""
     if mask is None:
         return x
-    return ops.where(_real(mask, x), x, ops.zeros_like(x))
+    return ops.where(_real(mask), x, ops.zeros_like(x))
 
 
 def _kernel_sizes(value, what="kernel_sizes") -> tuple:
@@ -73,7 +73,7 @@ class _MaskedBlock(Block):
 
 @keras.saving.register_keras_serializable(package="zoo")
 class InceptionModule1D(_MaskedBlock):
-    """The Inception module of InceptionTime (Ismail Fawaz et al. 2020, figure 1).
+    """The Inception module of InceptionTime (Ismail Fawaz et al. 2020).
 
         b = Conv1D(bottleneck_size, 1)(x)               "{name}_bottleneck"   (only when x has > 1 channel)
         y_i = Conv1D(filters, kernel_sizes[i])(b)       "{name}_conv{i}"      i = 1, 2, 3 ("same")
@@ -170,7 +170,7 @@ class InceptionModule1D(_MaskedBlock):
         branch_in = zero_padded_steps(x, mask)
         pool_in = x
         if mask is not None:  # padded steps below every real value: out of the max
-            pool_in = ops.where(_real(mask, x), x, ops.min(x) - 1.0)
+            pool_in = ops.where(_real(mask), x, ops.min(x) - 1.0)
         if self.bottleneck is not None:
             branch_in = zero_padded_steps(self.bottleneck(branch_in), mask)
         branches = [conv(branch_in) for conv in self.convs]

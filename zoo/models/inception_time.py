@@ -17,9 +17,9 @@ github:hfawaz/InceptionTime `classifiers/inception.py` (commit 952d115), layer f
     predictions         Dense num_classes, softmax
 
 The paper's InceptionTime is an ensemble of five such networks, each trained from another random
-initialization, whose predicted probabilities are averaged (paper section 3.1; main.py line 91
-`nb_iter_ = 5`, classifiers/nne.py); a registered model here is one network (the authors'
-`inception` classifier), and an ensemble is five of them trained apart and averaged.
+initialization, whose predicted probabilities are averaged (main.py line 91 `nb_iter_ = 5`,
+classifiers/nne.py); a registered model here is one network (the authors' `inception`
+classifier), and an ensemble is five of them trained apart and averaged.
 
 Parameters at the default config, input (None, 1), 2 classes: 422,498 (420,450 trainable), the
 count of the authors' network built with Keras 3 from their code (tests/zoo/test_tsc_baselines.py).
@@ -31,10 +31,12 @@ Published training recipe (classifiers/inception.py of github:hfawaz/InceptionTi
 - `ReduceLROnPlateau(monitor="loss", factor=0.5, patience=50, min_lr=0.0001)` on the training loss
   (lines 97-98);
 - 1500 epochs (`nb_epochs=1500`, line 14), mini-batches of 64 (`batch_size=64`, line 13; the rule
-  `int(min(n_train / 10, 16))` applies only when batch_size is None, lines 115-116);
+  `int(min(n_train / 10, 16))` applies only when batch_size is None, lines 115-116); on GunPoint's
+  50 training series that is one batch of 50 an epoch;
 - the model kept is the one of lowest training loss: `ModelCheckpoint(monitor="loss",
   save_best_only=True)` (lines 102-103), reloaded for the predictions (lines 153-155); the test
-  set is passed to fit for monitoring only, never used for the choice (line 113 comment).
+  set is not used for the choice (by default it is not even given to fit, lines 122-129; with
+  plot_test_acc it is validation data for monitoring only, line 113 comment).
 """
 
 from __future__ import annotations
