@@ -5,6 +5,7 @@ example, a complete `get_config`, and is registered for serialization under the 
 so models that use it save to and load from `.keras` files.
 """
 
+from layers.conv1d_blocks import InceptionModule1D, ProjectionShortcut1D, ResidualBlock1D
 from layers.dense_connect import DenseBlock, DenseLayer, TransitionBlock
 from layers.fire import FireModule
 from layers.graph_conv import GATv2Conv, GCNConv, GINConv, SAGEConv

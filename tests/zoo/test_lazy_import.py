@@ -30,7 +30,7 @@ try:
 except SystemExit as exit:
     assert exit.code == 0
 import zoo
-assert zoo.list_models("resnet*") == ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
+assert zoo.list_models("resnet*") == ["resnet1d", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
 assert zoo.card("densenet121").params == 8_062_504 and zoo.is_model("gat") and not zoo.is_model("gatt")
 try:  # a family's name counts as registered before its module is imported
     zoo.register(name="lenet5", family="mine", task="image", input_shape=(8, 8, 1))(print)

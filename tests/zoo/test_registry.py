@@ -34,7 +34,7 @@ def test_every_required_image_model_is_registered():
 
 
 def test_wildcards_and_natural_order():
-    assert zoo.list_models("resnet*") == ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
+    assert zoo.list_models("resnet*") == ["resnet1d", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
     assert zoo.list_models("vgg1?") == ["vgg11", "vgg13", "vgg16", "vgg19"]
     assert zoo.list_models(["densenet12*", "squeezenet*"]) == ["densenet121", "squeezenet1_0", "squeezenet1_1"]
     assert zoo.list_models("nothing*") == []

@@ -27,7 +27,7 @@ SMALL = (64, 64, 3)
 
 def test_registered_names_and_cards():
     assert_family_cards(
-        "resnet*", NAMES, family="resnet", reference="1512.03385", input_shape=(224, 224, 3),
+        "resnet[0-9][0-9]*", NAMES, family="resnet", reference="1512.03385", input_shape=(224, 224, 3),
         head_layers=("predictions",),
     )
     for name in ["resnet50", "resnet101", "resnet152"]:

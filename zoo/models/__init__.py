@@ -10,11 +10,13 @@ from zoo.models import conv1d  # noqa: F401
 from zoo.models import convlstm  # noqa: F401
 from zoo.models import densenet  # noqa: F401
 from zoo.models import gnn  # noqa: F401
+from zoo.models import inception_time  # noqa: F401
 from zoo.models import lenet  # noqa: F401
 from zoo.models import mlp  # noqa: F401
 from zoo.models import mobilenet_v2  # noqa: F401
 from zoo.models import recurrent  # noqa: F401
 from zoo.models import resnet  # noqa: F401
+from zoo.models import resnet1d  # noqa: F401
 from zoo.models import sequence_transformer  # noqa: F401
 from zoo.models import squeezenet  # noqa: F401
 from zoo.models import vgg  # noqa: F401
