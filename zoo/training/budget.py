@@ -1,0 +1,123 @@
+"""The Keras side of a recipe (zoo.recipes) during `zoo.fit`: learning-rate schedule, early
+stopping, the time cap and the weights kept at the end.
+
+`Budget.begin_epoch` sets the learning rate of a "step", "cosine" or "linear" schedule from the
+epoch number (so a resumed run continues the same schedule); `Budget.end_epoch` applies
+ReduceLROnPlateau, records the best weights of the monitored loss and says whether to stop
+(patience or time limit); `Budget.finish` puts the kept weights back into the model.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from zoo.recipes import Recipe
+
+
+class Budget:
+    """One `fit` call's schedule, stopping rule and kept weights.
+
+    Args:
+        recipe: the recipe in use.
+        epochs: the resolved number of epochs (the schedule's horizon for "cosine" / "linear").
+        optimizers: the optimizers of the training groups; the schedule scales each from the
+            learning rate it has now (before any checkpoint is restored), when that is a float.
+        schedule: False when the user's learning rate is a schedule or an optimizer instance (theirs
+            wins).
+        has_validation: whether `logs` carry "val_loss".
+        time_limit: seconds, or None.
+        strategy: the tf.distribute strategy (workers agree on stopping).
+    """
+
+    def __init__(self, recipe: Recipe, *, epochs: int, optimizers, schedule: bool, has_validation: bool,
+                 time_limit: float | None, strategy):
+        self.recipe, self.epochs, self.strategy = recipe, epochs, strategy
+        self.optimizers = [o for o in optimizers if schedule and _settable(o)]
+        self.base = [float(keras.ops.convert_to_numpy(o.learning_rate)) for o in self.optimizers]
+        validation = "val_loss" if has_validation else "loss"
+        self.monitor = "loss" if recipe.keep == "best_training_loss" else validation
+        plateau = recipe.schedule_args.get("monitor", "loss")
+        self.plateau_monitor = plateau if has_validation else "loss"
+        self.time_limit, self.start = time_limit, time.monotonic()
+        self.best, self.best_epoch, self.best_weights = math.inf, None, None
+        self.plateau_best, self.plateau_wait = math.inf, 0
+
+    def begin_epoch(self, epoch: int) -> None:
+        if self.recipe.schedule in ("step", "cosine", "linear"):
+            for opt, base in zip(self.optimizers, self.base):
+                opt.learning_rate = self._scheduled(base, epoch)
+
+    def _scheduled(self, base: float, epoch: int) -> float:
+        args = self.recipe.schedule_args
+        if self.recipe.schedule == "step":
+            return base * args.get("factor", 0.1) ** (epoch // args.get("every", 30))
+        low = min(args.get("min_lr", 0.0), base)
+        progress = min(epoch / max(self.epochs, 1), 1.0)
+        shape = 0.5 * (1 + math.cos(math.pi * progress)) if self.recipe.schedule == "cosine" else 1 - progress
+        return low + (base - low) * shape
+
+    def end_epoch(self, epoch: int, logs: dict, model: keras.Model) -> bool:
+        """Record the epoch (`logs` has "loss", maybe "val_loss"); True when training should stop."""
+        if self.recipe.schedule == "plateau":
+            self._plateau(logs[self.plateau_monitor])
+        value = logs.get(self.monitor, math.inf)
+        if value < self.best:
+            self.best, self.best_epoch = value, epoch
+            if self.recipe.keep != "last":
+                self.best_weights = [np.array(w) for w in model.get_weights()]
+        stop = self.recipe.patience is not None and self.best_epoch is not None and epoch - self.best_epoch >= self.recipe.patience
+        if self.time_limit is not None and time.monotonic() - self.start >= self.time_limit:
+            stop = True
+        return _agree(self.strategy, stop)
+
+    def _plateau(self, value: float) -> None:
+        args = self.recipe.schedule_args
+        if value < self.plateau_best:
+            self.plateau_best, self.plateau_wait = value, 0
+            return
+        self.plateau_wait += 1
+        if self.plateau_wait >= args.get("patience", 10):
+            self.plateau_wait = 0
+            for opt in self.optimizers:
+                current = float(keras.ops.convert_to_numpy(opt.learning_rate))
+                opt.learning_rate = max(current * args.get("factor", 0.1), args.get("min_lr", 0.0))
+
+    def finish(self, model: keras.Model) -> int | None:
+        """Put the kept weights into `model`; returns the epoch they come from (None: the last)."""
+        if self.best_weights is None:
+            return None
+        model.set_weights(self.best_weights)
+        return self.best_epoch
+
+
+def _settable(optimizer) -> bool:
+    """Whether the learning rate of `optimizer` is a float variable (not a user's schedule)."""
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    return not isinstance(getattr(inner, "_learning_rate", None), keras.optimizers.schedules.LearningRateSchedule)
+
+
+def _agree(strategy, stop: bool) -> bool:
+    """`stop` of any worker, on every worker (clocks differ between workers; the losses do not)."""
+    if not getattr(strategy.extended, "_in_multi_worker_mode", lambda: False)():
+        return stop
+    value = strategy.experimental_distribute_values_from_function(lambda _: tf.constant(float(stop)))
+    return bool(strategy.reduce(tf.distribute.ReduceOp.MAX, value, axis=None).numpy() > 0)
+
+
+def augmentation(names: tuple[str, ...], input_shape, seed: int):
+    """The Keras layers of a recipe's image augmentations for inputs of `input_shape` [h, w, c]
+    (None when there are none or the images are not of a fixed size)."""
+    if not names or len(input_shape) != 3 or None in input_shape[:2]:
+        return None
+    height, width = input_shape[:2]
+    steps = []
+    if "random_crop" in names:
+        steps += [keras.layers.ZeroPadding2D((height // 8, width // 8)), keras.layers.RandomCrop(height, width, seed=seed)]
+    if "horizontal_flip" in names:
+        steps.append(keras.layers.RandomFlip("horizontal", seed=seed))
+    return keras.Sequential(steps, name="recipe_augmentation")
