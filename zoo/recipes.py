@@ -131,10 +131,20 @@ class Recipe:
             return self.epochs
         return max(self.epochs, math.ceil(self.min_steps / steps_per_epoch))
 
-    def describe_schedule(self, learning_rate=None) -> str:
+    def batch_rule(self) -> str:
+        """The batch size as a rule of the training-set size n, e.g. "int(min(n/10, 16))", or "32"."""
+        if self.batch_fraction is None:
+            return str(self.batch_size)
+        fraction = f"n/{1 / self.batch_fraction:g}" if (1 / self.batch_fraction).is_integer() else f"n*{self.batch_fraction:g}"
+        return f"int(min({fraction}, {self.batch_size}))"
+
+    def describe_schedule(self, learning_rate=None, *, scheduled: bool = True) -> str:
+        """E.g. "adam lr 0.01 halved every 50 epochs" (`scheduled` False: without the schedule)."""
         lr = self.learning_rate if learning_rate is None else learning_rate
         args = self.schedule_args
-        text = f"{self.optimizer} lr {lr:g}"
+        text = f"{self.optimizer} lr " + (f"{lr:g}" if isinstance(lr, (int, float)) else type(lr).__name__)
+        if not scheduled:
+            return text
         if self.schedule == "step":
             factor, every = args.get("factor", 0.1), args.get("every", 30)
             text += f" {'halved' if factor == 0.5 else f'x{factor:g}'} every {every} epoch{'s' * (every != 1)}"
@@ -145,24 +155,31 @@ class Recipe:
             text += f" {self.schedule} decay"
         return text
 
-    def summary(self, name: str, *, epochs: int, batch_size: int, learning_rate=None, optimizer=None,
-                time_limit: float | None = None, keep: str | None = None) -> str:
+    def summary(self, name: str, *, epochs: int | str | None = None, batch_size: int | str | None = None,
+                learning_rate=None, optimizer=None, scheduled: bool = True, time_limit: float | None = None) -> str:
         """The one line `fit` prints: what it trains with (the resolved values), e.g.
-        "recipe gin (Xu et al. 2019 §7): adam lr 0.01 halved every 50 epochs, 350 epochs, batch 32, keep best validation"."""
+        "recipe gin (Xu et al. 2019 §7): adam lr 0.01 halved every 50 epochs, 350 epochs, batch 32, keep best validation".
+        Without `epochs` / `batch_size` (as `zoo info` shows it): the rules, e.g. "350 epochs (at least 2000 steps)",
+        "batch int(min(n/10, 16))"."""
         opt = self.optimizer if optimizer is None else optimizer
-        head = self.replace(optimizer=opt if isinstance(opt, str) else type(opt).__name__)
-        parts = [head.describe_schedule(learning_rate), f"{epochs} epochs", f"batch {batch_size}"]
+        head = self.replace(optimizer=opt if isinstance(opt, str) else type(opt).__name__.lower())
+        budget = f"{epochs} epochs"
+        if epochs is None:
+            budget = f"{self.epochs} epochs" + (f" (at least {self.min_steps} steps)" if self.min_steps else "")
+        parts = [head.describe_schedule(learning_rate, scheduled=scheduled), budget,
+                 f"batch {self.batch_rule() if batch_size is None else batch_size}"]
         if self.weight_decay:
             parts.append(f"weight decay {self.weight_decay:g}")
         if self.label_smoothing:
             parts.append(f"label smoothing {self.label_smoothing:g}")
         if self.augment:
             parts.append("augment " + "+".join(self.augment))
-        parts.append("keep " + (keep or self.keep).replace("_", " "))
+        parts.append("keep " + self.keep.replace("_", " "))
         if self.patience:
             parts.append(f"patience {self.patience}")
-        if time_limit:
-            parts.append(f"time limit {time_limit:g}s")
+        limit = self.time_limit if time_limit is None else time_limit
+        if limit:
+            parts.append(f"time limit {limit:g}s")
         return f"recipe {name} ({self.source}): " + ", ".join(parts)
 
 
