@@ -106,7 +106,7 @@ def _agree(strategy, stop: bool) -> bool:
     if not getattr(strategy.extended, "_in_multi_worker_mode", lambda: False)():
         return stop
     value = strategy.experimental_distribute_values_from_function(lambda _: tf.constant(float(stop)))
-    return bool(strategy.reduce(tf.distribute.ReduceOp.MAX, value, axis=None).numpy() > 0)
+    return bool(strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None).numpy() > 0)
 
 
 def augmentation(names: tuple[str, ...], input_shape, seed: int):
