@@ -96,6 +96,12 @@ def test_arguments_the_user_passes_win(capsys):
     zoo.fit(_mlp(), (x, y), epochs=2, learning_rate=schedule, callbacks=[seen], verbose=0,
             recipe=zoo.card("mlp").recipe.replace(schedule="step", schedule_args={"every": 1, "factor": 0.1}))
     assert seen.lrs == pytest.approx([0.1 * 0.5 ** (2 / 1000), 0.1 * 0.5 ** (4 / 1000)], rel=1e-4)
+    # and so does a learning-rate callback of the user's
+    seen = _Seen()
+    own = keras.callbacks.LearningRateScheduler(lambda epoch, lr: 0.3 if epoch == 0 else lr / 3)
+    zoo.fit(_mlp(), (x, y), epochs=3, callbacks=[own, seen], verbose=0,
+            recipe=zoo.card("mlp").recipe.replace(schedule="step", schedule_args={"every": 1, "factor": 0.5}))
+    assert seen.lrs == pytest.approx([0.3, 0.1, 0.1 / 3])
 
 
 def test_a_model_without_a_card_keeps_the_plain_defaults(capsys):

@@ -2,7 +2,9 @@
 stopping, the time cap and the weights kept at the end.
 
 `Budget.begin_epoch` sets the learning rate of a "step", "cosine" or "linear" schedule from the
-epoch number (so a resumed run continues the same schedule); `Budget.end_epoch` applies
+epoch number (so a resumed run continues the same schedule), before the user's callbacks, and leaves the rate
+to them once one of them has set it (a user's LearningRateScheduler or ReduceLROnPlateau wins over
+the recipe's schedule); `Budget.end_epoch` applies
 ReduceLROnPlateau, records the best weights of the monitored loss and says whether to stop
 (patience or time limit); `Budget.finish` puts the kept weights back into the model.
 """
@@ -46,11 +48,29 @@ class Budget:
         self.time_limit, self.start = time_limit, time.monotonic()
         self.best, self.best_epoch, self.best_weights = math.inf, None, None
         self.plateau_best, self.plateau_wait = math.inf, 0
+        self.last = None  # the rates as this budget left them: another value means a user's callback sets them
+
+    def _rates(self) -> list[float]:
+        return [float(keras.ops.convert_to_numpy(o.learning_rate)) for o in self.optimizers]
+
+    def _owned(self) -> bool:
+        """Whether the schedule is still this budget's: once a user's callback (LearningRateScheduler,
+        ReduceLROnPlateau) has set a rate, the user's schedule wins and the recipe's stops."""
+        if self.last is not None and not np.allclose(self._rates(), self.last, rtol=1e-6, atol=0):
+            self.optimizers = []
+        return bool(self.optimizers)
+
+    def _set(self, rates) -> None:
+        for opt, rate in zip(self.optimizers, rates):
+            opt.learning_rate = rate
+        self.last = self._rates()
 
     def begin_epoch(self, epoch: int) -> None:
-        if self.recipe.schedule in ("step", "cosine", "linear"):
-            for opt, base in zip(self.optimizers, self.base):
-                opt.learning_rate = self._scheduled(base, epoch)
+        """Before the user's callbacks' `on_epoch_begin` (theirs win)."""
+        if self.last is None:
+            self.last = self._rates()  # after a checkpoint is restored
+        if self.recipe.schedule in ("step", "cosine", "linear") and self._owned():
+            self._set([self._scheduled(base, epoch) for base in self.base])
 
     def _scheduled(self, base: float, epoch: int) -> float:
         args = self.recipe.schedule_args
@@ -63,7 +83,7 @@ class Budget:
 
     def end_epoch(self, epoch: int, logs: dict, model: keras.Model) -> bool:
         """Record the epoch (`logs` has "loss", maybe "val_loss"); True when training should stop."""
-        if self.recipe.schedule == "plateau":
+        if self.recipe.schedule == "plateau" and self._owned():
             self._plateau(logs[self.plateau_monitor])
         value = logs.get(self.monitor, math.inf)
         if value < self.best:
@@ -83,9 +103,7 @@ class Budget:
         self.plateau_wait += 1
         if self.plateau_wait >= args.get("patience", 10):
             self.plateau_wait = 0
-            for opt in self.optimizers:
-                current = float(keras.ops.convert_to_numpy(opt.learning_rate))
-                opt.learning_rate = max(current * args.get("factor", 0.1), args.get("min_lr", 0.0))
+            self._set([max(rate * args.get("factor", 0.1), args.get("min_lr", 0.0)) for rate in self._rates()])
 
     def finish(self, model: keras.Model) -> int | None:
         """Put the kept weights into `model`; returns the epoch they come from (None: the last)."""

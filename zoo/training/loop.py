@@ -283,8 +283,8 @@ def _train(work_model, trainer, checkpoints, train, validation, *, epochs, augme
     # Counters live in Python on the hot path; the checkpointed variables are written only when saving.
     start_epoch, step, skip = (int(v.numpy()) for v in (state.epoch, state.step, state.batch_in_epoch))
     for epoch in range(start_epoch, epochs):
-        callback_list.on_epoch_begin(epoch)
         budget.begin_epoch(epoch)
+        callback_list.on_epoch_begin(epoch)
         progress = _Progress(epoch, epochs, train.steps_per_epoch, skip, verbose if is_chief(strategy) else 0)
 
         def epoch_batches(first, epoch=epoch):
