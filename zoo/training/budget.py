@@ -1,5 +1,9 @@
-"""The Keras side of a recipe (zoo.recipes) during `zoo.fit`: learning-rate schedule, early
-stopping, the time cap and the weights kept at the end.
+"""The Keras side of a recipe (zoo.recipes) during `zoo.fit`: the arguments it fills in, the
+learning-rate schedule, early stopping, the time cap and the weights kept at the end.
+
+`recipe_of(model, recipe)` is the recipe `fit` uses; `fill_in` gives `fit`'s arguments the user
+left unset (None) their recipe values (the batch size from the training-set size, the epochs
+from the minimum number of steps).
 
 `Budget.begin_epoch` sets the learning rate of a "step", "cosine" or "linear" schedule from the
 epoch number (so a resumed run continues the same schedule), before the user's callbacks, and leaves the rate
@@ -13,12 +17,90 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from zoo.recipes import Recipe
+from zoo.errors import InvalidArgumentError
+from zoo.recipes import DEFAULT, Recipe
+from zoo.training.data import TrainingData
+
+
+def recipe_of(model, recipe) -> tuple[str | None, Recipe]:
+    """(the name to print, the recipe) `fit` trains `model` with: `recipe="card"` the model card's
+    (none: zoo.recipes.DEFAULT, today's defaults, nothing printed), None the defaults, or a Recipe."""
+    if isinstance(recipe, Recipe):
+        card = getattr(model, "zoo_card", None)
+        return (card.name if card is not None else "given"), recipe
+    if recipe is None:
+        return None, DEFAULT
+    if recipe != "card":
+        raise InvalidArgumentError(f"recipe must be 'card', None or a zoo.recipes.Recipe, got {recipe!r}")
+    card = getattr(model, "zoo_card", None)
+    if card is None or getattr(card, "recipe", None) is None:
+        return None, DEFAULT
+    return card.name, card.recipe
+
+
+def _recipe_optimizer(recipe: Recipe, learning_rate):
+    """The recipe's optimizer (its arguments and weight decay) at `learning_rate`, as an unbuilt instance."""
+    config = {"learning_rate": learning_rate, **recipe.optimizer_args}
+    if recipe.weight_decay:
+        config["weight_decay"] = recipe.weight_decay
+    if recipe.optimizer_args or recipe.weight_decay:
+        try:
+            return keras.optimizers.get({"class_name": recipe.optimizer, "config": config})
+        except (ValueError, TypeError) as error:
+            raise InvalidArgumentError(f"the recipe's optimizer {recipe.optimizer!r} with {config}: {error}") from None
+    return recipe.optimizer
+
+
+@dataclass
+class FitArguments:
+    """`fit`'s arguments after `fill_in`; `scheduled`: whether the recipe's schedule applies."""
+
+    train: TrainingData
+    batch_size: int
+    epochs: int
+    optimizer: object
+    learning_rate: object
+    augment: object
+    time_limit: float | None
+    scheduled: bool
+
+    def summary(self, recipe: Recipe, name: str) -> str:
+        """The line `fit` prints (Recipe.summary with these values)."""
+        shown = self.learning_rate
+        if isinstance(self.optimizer, keras.optimizers.Optimizer) and _settable(self.optimizer):
+            shown = float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))
+        return recipe.summary(name, epochs=self.epochs, batch_size=self.batch_size, learning_rate=shown,
+                              optimizer=self.optimizer, scheduled=self.scheduled, time_limit=self.time_limit)
+
+
+def fill_in(recipe: Recipe, model, source, *, batch_size, epochs, optimizer, learning_rate, augment, time_limit,
+            seed: int) -> FitArguments:
+    """`fit`'s arguments, the unset ones (None) from `recipe`, with the training data of `source`
+    (a `DataSource`) batched. The schedule applies unless `learning_rate` is a schedule or
+    `optimizer` an instance (theirs win); `augment=False` means none."""
+    if batch_size is None:
+        batch_size = recipe.batch_size_for(None if source.labels is None else len(source.labels))
+    train = source.training_data(batch_size, True, seed)
+    if epochs is None:
+        epochs = recipe.epochs_for(train.steps_per_epoch)
+    scheduled = not isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule) and not isinstance(
+        optimizer, keras.optimizers.Optimizer)
+    if learning_rate is None:
+        learning_rate = recipe.learning_rate
+    if optimizer is None:
+        optimizer = _recipe_optimizer(recipe, learning_rate)
+    if augment is False:
+        augment = None
+    elif augment is None and recipe.augment and getattr(model, "inputs", None):
+        augment = augmentation(recipe.augment, tuple(model.inputs[0].shape[1:]), seed)
+    time_limit = recipe.time_limit if time_limit is None else time_limit
+    return FitArguments(train, batch_size, epochs, optimizer, learning_rate, augment, time_limit, scheduled)
 
 
 class Budget:

@@ -21,8 +21,7 @@ import tensorflow as tf
 from layers.message_passing import count_graphs
 from zoo.data.graphs import EDGE_INDEX, GRAPH_BATCH_KEYS, NODE_GRAPH_IDS, shard_graph_batch
 from zoo.errors import InvalidArgumentError, ZooError
-from zoo.recipes import DEFAULT, Recipe
-from zoo.training.budget import Budget, augmentation
+from zoo.training.budget import Budget, fill_in, recipe_of
 from zoo.training.checkpoints import Checkpoints, TrainingState
 from zoo.training.data import TrainingData, check_labels
 from zoo.training.image_folders import bind as bind_image_folders
@@ -168,7 +167,7 @@ def fit(
     if time_limit is not None and (isinstance(time_limit, bool) or not isinstance(time_limit, (int, float))
                                    or time_limit <= 0):
         raise InvalidArgumentError(f"time_limit must be a number of seconds > 0 or None, got {time_limit!r}")
-    name, recipe = _recipe_of(model, recipe)
+    name, recipe = recipe_of(model, recipe)
     if checkpoint_every is not None and (not isinstance(checkpoint_every, int) or checkpoint_every < 1):
         raise InvalidArgumentError(f"checkpoint_every must be an integer >= 1 or None, got {checkpoint_every!r}")
     strategy = resolve_strategy(strategy)
@@ -177,30 +176,12 @@ def fit(
     source = read_source(data, name="data")
     _check_source_labels(model, source)
     _adopt_class_names(model, source)
-    if batch_size is None:
-        batch_size = recipe.batch_size_for(None if source.labels is None else len(source.labels))
-    train = source.training_data(batch_size, True, seed)
-    if epochs is None:
-        epochs = recipe.epochs_for(train.steps_per_epoch)
-    scheduled = not isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule) and not isinstance(
-        optimizer, keras.optimizers.Optimizer)
-    if learning_rate is None:
-        learning_rate = recipe.learning_rate
-    if optimizer is None:
-        optimizer = _recipe_optimizer(recipe, learning_rate)
-    if augment is False:
-        augment = None
-    elif augment is None:
-        augment = augmentation(recipe.augment, tuple(model.inputs[0].shape[1:]) if getattr(model, "inputs", None)
-                               else (), seed)
-    time_limit = recipe.time_limit if time_limit is None else time_limit
+    args = fill_in(recipe, model, source, batch_size=batch_size, epochs=epochs, optimizer=optimizer,
+                   learning_rate=learning_rate, augment=augment, time_limit=time_limit, seed=seed)
+    train, epochs, optimizer, learning_rate = args.train, args.epochs, args.optimizer, args.learning_rate
+    batch_size, augment, time_limit, scheduled = args.batch_size, args.augment, args.time_limit, args.scheduled
     if name is not None and verbose and is_chief(strategy):
-        shown_lr = learning_rate
-        if isinstance(optimizer, keras.optimizers.Optimizer) and not isinstance(
-                optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
-            shown_lr = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
-        print(recipe.summary(name, epochs=epochs, batch_size=batch_size, learning_rate=shown_lr, optimizer=optimizer,
-                             scheduled=scheduled, time_limit=time_limit), flush=True)
+        print(args.summary(recipe, name), flush=True)
     validation = None
     if validation_data is None and source.validation is not None:  # the data's own split (Planetoid's val)
         validation_data = source.validation
@@ -235,35 +216,6 @@ def fit(
         model.set_weights(work_model.get_weights())
     history.set_model(model)
     return history
-
-
-def _recipe_of(model, recipe) -> tuple[str | None, Recipe]:
-    """(the name to print, the recipe) `fit` trains `model` with: `recipe="card"` the model card's
-    (none: zoo.recipes.DEFAULT, today's defaults, nothing printed), None the defaults, or a Recipe."""
-    if isinstance(recipe, Recipe):
-        card = getattr(model, "zoo_card", None)
-        return (card.name if card is not None else "given"), recipe
-    if recipe is None:
-        return None, DEFAULT
-    if recipe != "card":
-        raise InvalidArgumentError(f"recipe must be 'card', None or a zoo.recipes.Recipe, got {recipe!r}")
-    card = getattr(model, "zoo_card", None)
-    if card is None or getattr(card, "recipe", None) is None:
-        return None, DEFAULT
-    return card.name, card.recipe
-
-
-def _recipe_optimizer(recipe: Recipe, learning_rate):
-    """The recipe's optimizer (its arguments and weight decay) at `learning_rate`, as an unbuilt instance."""
-    config = {"learning_rate": learning_rate, **recipe.optimizer_args}
-    if recipe.weight_decay:
-        config["weight_decay"] = recipe.weight_decay
-    if recipe.optimizer_args or recipe.weight_decay:
-        try:
-            return keras.optimizers.get({"class_name": recipe.optimizer, "config": config})
-        except (ValueError, TypeError) as error:
-            raise InvalidArgumentError(f"the recipe's optimizer {recipe.optimizer!r} with {config}: {error}") from None
-    return recipe.optimizer
 
 
 def _train(work_model, trainer, checkpoints, train, validation, *, epochs, augment, checkpoint_every, callbacks,
