@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from zoo.recipes import Recipe
+
 TASKS = ("image", "sequence", "graph")
 
 
@@ -60,6 +62,8 @@ class ModelCard:
         pretrained: published weights by tag, e.g. {"imagenet": PretrainedWeights(...)}.
         description: one line for `zoo list`.
         extra: family-specific facts (e.g. a receptive field), shown by `zoo info`.
+        recipe: the default training recipe (`zoo.recipes.Recipe`): what `zoo.fit` and `zoo train`
+            use for every argument the user does not pass. Every registered family has one.
     """
 
     name: str
@@ -79,6 +83,7 @@ class ModelCard:
     pretrained: dict[str, PretrainedWeights] = field(default_factory=dict)
     description: str = ""
     extra: dict = field(default_factory=dict)
+    recipe: Recipe | None = None
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -92,6 +97,7 @@ class ModelCard:
         data = dataclasses.asdict(self)
         data["input_shape"] = list(self.input_shape)
         data["head_layers"] = list(self.head_layers)
+        data["recipe"] = None if self.recipe is None else self.recipe.to_dict()
         return data
 
     @classmethod
@@ -111,6 +117,8 @@ class ModelCard:
                                                                                   if k in weights_fields})
             for tag, w in (fields.get("pretrained") or {}).items()
         }
+        if isinstance(fields.get("recipe"), dict):
+            fields["recipe"] = Recipe.from_dict(fields["recipe"])
         return cls(**fields)
 
 

@@ -50,8 +50,21 @@ def cmd_info(args) -> int:
             if not value:
                 continue
             value = ", ".join(f"{k}={v}" for k, v in value.items())
+        elif key == "recipe":
+            if c.recipe is not None:
+                _print_recipe(c)
+            continue
         print(f"{key:18} {value}")
     return 0
+
+
+def _print_recipe(card) -> None:
+    """The card's training recipe: the line `zoo.fit` prints (with the rules of the budget) and its notes."""
+    recipe = card.recipe
+    print(f"{'recipe':18} {recipe.summary(card.name).split(': ', 1)[1]}")
+    print(f"{'recipe source':18} {recipe.source}")
+    if recipe.notes:
+        print(f"{'recipe notes':18} {recipe.notes}")
 
 
 def cmd_demo(args) -> int:
@@ -89,6 +102,7 @@ def cmd_train(args) -> int:
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         optimizer=args.optimizer,
+        time_limit=args.time_limit,
         strategy=args.strategy,
         mixed_precision=args.mixed_precision,
         checkpoint_dir=args.checkpoint_dir,
@@ -136,10 +150,11 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--validation-data", metavar="PATH",
                    help="evaluated after every epoch (val_ metrics), read like --data; a .ts or GIN text file "
                         "with the training file's class names / node tags and labels")
-    p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--batch-size", type=int, default=32, help="global batch size")
-    p.add_argument("--learning-rate", type=float, default=1e-3)
-    p.add_argument("--optimizer", default="adam")
+    p.add_argument("--epochs", type=int, help="default: the card's recipe (zoo info MODEL)")
+    p.add_argument("--batch-size", type=int, help="global batch size (default: the recipe's rule)")
+    p.add_argument("--learning-rate", type=float, help="default: the recipe's")
+    p.add_argument("--optimizer", help="a Keras optimizer name (default: the recipe's)")
+    p.add_argument("--time-limit", type=float, metavar="SECONDS", help="stop at the first epoch end after this long")
     p.add_argument("--strategy", default="auto", choices=["auto", "one_device", "mirrored", "multiworker", "tpu"])
     p.add_argument("--logical-cpus", type=int, help="split the CPU into N devices (for --strategy mirrored)")
     p.add_argument("--mixed-precision", choices=["mixed_float16", "mixed_bfloat16"])

@@ -24,7 +24,7 @@ def gcn(cora):
 
 def test_node_classification_one_device_equals_mirrored(cora):
     single, mirrored = gcn(cora), gcn(cora)
-    kwargs = dict(epochs=3, optimizer="sgd", learning_rate=0.5, verbose=0)
+    kwargs = dict(epochs=3, optimizer="sgd", learning_rate=0.5, verbose=0, recipe=None)  # plain loop on both
     zoo.fit(single, cora.dataset("train"), strategy="one_device", **kwargs)
     strategy = zoo.training.resolve_strategy("mirrored")
     assert strategy.num_replicas_in_sync == 2
@@ -73,7 +73,7 @@ def test_graph_batches_are_split_across_replicas_and_train_as_on_one_device():
                          batch_norm=False, dropout=0.0, head_dropout=0.0)
 
     single, mirrored = gin(), gin()
-    kwargs = dict(epochs=2, optimizer="sgd", learning_rate=0.01, verbose=0)
+    kwargs = dict(epochs=2, optimizer="sgd", learning_rate=0.01, verbose=0, recipe=None)  # the last weights
     untrained = zoo.evaluate(gin(), data)
     zoo.fit(single, data, strategy="one_device", **kwargs)
     zoo.fit(mirrored, data, strategy=strategy, **kwargs)

@@ -9,6 +9,7 @@ import keras
 from keras import layers
 
 from layers.transformer import TransformerEncoderBlock
+from zoo.recipes import Recipe
 from zoo.cards import ModelCard
 from zoo.errors import InvalidArgumentError
 from zoo.pretrained import keras_applications_weights
@@ -100,6 +101,7 @@ def image_card(
     weights_file: str | None = None,
     preprocessing: str | None = None,
     extra: dict | None = None,
+    recipe: Recipe | None = None,
 ) -> ModelCard:
     """The card of an image classifier, from its row of `counts`.
 
@@ -131,6 +133,7 @@ def image_card(
         pretrained=pretrained,
         description=description,
         extra={} if extra is None else extra,
+        recipe=recipe,
     )
 
 

@@ -32,6 +32,7 @@ from keras import layers
 
 from layers.normalization import LocalResponseNormalization
 from zoo.models._common import Counts, flatten_classifier, image_card, image_input, register_variants
+from zoo.recipes import Recipe
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,17 @@ class AlexNetConfig:
 
 VARIANTS = {"alexnet": AlexNetConfig()}
 
+# Training recipe (Krizhevsky et al. 2012 section 5): SGD, batch 128, momentum 0.9, weight decay 5e-4,
+# lr 0.01 divided by 10 when the validation error stopped improving, ~90 epochs; crops and flips (section 4.1).
+RECIPE = Recipe(
+    source="Krizhevsky et al. 2012 §4.1, §5",
+    optimizer="sgd", optimizer_args={"momentum": 0.9}, learning_rate=0.01,
+    schedule="plateau", schedule_args={"factor": 0.1, "patience": 5, "min_lr": 1e-5, "monitor": "val_loss"},
+    epochs=90, batch_size=128, weight_decay=5e-4, augment=("random_crop", "horizontal_flip"), keep="best_validation",
+    notes="'when the validation error stopped improving' is read as 5 epochs without a lower validation loss; "
+          "the PCA colour noise is left out",
+)
+
 CARDS = {
     "alexnet": image_card(
         "alexnet",
@@ -62,6 +74,7 @@ CARDS = {
             "Krizhevsky, Sutskever, Hinton (2012). ImageNet Classification with Deep Convolutional Neural "
             "Networks. NeurIPS 2012. https://papers.nips.cc/paper/4824"
         ),
+        recipe=RECIPE,
         description="AlexNet, the paper's layer table as one tower: 5 conv (LRN after conv1-2) + 3 fc",
         extra={"torchvision.models.alexnet": "a different, later variant (61,100,840 parameters)"},
     )

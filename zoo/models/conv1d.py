@@ -42,6 +42,7 @@ from layers.sequence import receptive_field
 from zoo.errors import InvalidArgumentError
 from zoo.models._common import register_variants
 from zoo.models.recurrent import check_rate, check_widths, sequence_card, sequence_head, sequence_input
+from zoo.recipes import Recipe
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,25 @@ _BAI = (
     "Sequence Modeling. arXiv:1803.01271"
 )
 
+# Training recipes. FCN (Wang et al. 2017 section 3; code: cauchyturing/UCR_Time_Series_Classification_Deep_Learning_
+# Baseline FCN.py, as in aeon's FCNClassifier): Adam 1e-3, ReduceLROnPlateau(0.5, 50, min_lr 1e-4) on the training
+# loss, up to 2000 epochs, batch int(min(n/10, 16)), the model of lowest training loss kept.
+FCN_RECIPE = Recipe(
+    source="Wang et al. 2017 §3, FCN.py",
+    optimizer="adam", learning_rate=1e-3,
+    schedule="plateau", schedule_args={"factor": 0.5, "patience": 50, "min_lr": 1e-4, "monitor": "loss"},
+    epochs=2000, batch_size=16, batch_fraction=0.1, keep="best_training_loss", patience=200,
+    notes="early stopping after 200 epochs without a lower training loss (four learning-rate reductions) is the "
+          "zoo's addition; the paper trains all 2000",
+)
+# TCN (Bai, Kolter, Koltun 2018; locuslab/TCN TCN/mnist_pixel/pmnist_test.py): Adam 2e-3, batch 64, 20 epochs.
+TCN_RECIPE = Recipe(
+    source="Bai et al. 2018, locuslab/TCN mnist_pixel/pmnist_test.py",
+    optimizer="adam", learning_rate=2e-3, epochs=20, min_steps=2000, batch_size=64, batch_fraction=0.1,
+    keep="best_validation",
+    notes="at least 2000 steps and the batch int(min(n/10, 64)) are the zoo's, for small training sets",
+)
+
 CONV1D_CARDS = {
     "conv1d": sequence_card(
         "conv1d",
@@ -113,6 +133,7 @@ CONV1D_CARDS = {
         params=265_986,
         trainable_params=264_962,
         reference=_WANG,
+        recipe=FCN_RECIPE,
         description="1-D fully convolutional network (FCN): 3 conv blocks, BN, ReLU, masked global average pool",
         extra={
             "receptive_field": receptive_field((8, 5, 3), (1, 1, 1)),
@@ -127,6 +148,7 @@ TCN_CARDS = {
         family="tcn",
         params=136_386,
         reference=_BAI,
+        recipe=TCN_RECIPE,
         description="temporal convolutional network: residual blocks of causal dilated 1-D convolutions",
         extra={
             "receptive_field": TCNConfig().receptive_field,

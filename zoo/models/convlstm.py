@@ -32,6 +32,7 @@ from zoo.cards import ModelCard
 from zoo.errors import InvalidArgumentError
 from zoo.models._common import global_pool, register_variants
 from zoo.models.recurrent import check_widths
+from zoo.recipes import Recipe
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,15 @@ class ConvLSTMConfig:
 
 VARIANTS = {"convlstm": ConvLSTMConfig()}
 
+# Training recipe (Shi et al. 2015 section 4.1): RMSProp, lr 1e-3, decay 0.9, batch 16, early stopping on
+# the validation set.
+RECIPE = Recipe(
+    source="Shi et al. 2015 §4.1",
+    optimizer="rmsprop", optimizer_args={"rho": 0.9}, learning_rate=1e-3,
+    epochs=100, batch_size=16, keep="best_validation", patience=10,
+    notes="the paper gives no epoch count or patience: 100 and 10 here",
+)
+
 CARDS = {
     "convlstm": ModelCard(
         name="convlstm",
@@ -67,6 +77,7 @@ CARDS = {
         ),
         reference_impl="keras.layers.ConvLSTM2D",
         head_layers=("predictions",),
+        recipe=RECIPE,
         description="stacked ConvLSTM (128, 64, 64 filters, 5x5) over [time, height, width, channels] clips",
         extra={"input": "[batch, time, height, width, channels] (video / spatio-temporal grids)"},
     )

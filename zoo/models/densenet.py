@@ -32,6 +32,7 @@ from zoo.cards import ModelCard
 from zoo.errors import InvalidArgumentError
 from zoo.models._common import Counts, conv_pool_stem, image_card, image_input, is_positive_int, pooled_classifier
 from zoo.models._common import register_variants
+from zoo.recipes import Recipe
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,16 @@ _COUNTS = {
 MIN_INPUT_SIZE = 29
 
 
+# Training recipe (Huang et al. 2017 section 4.2, ImageNet): SGD with Nesterov momentum 0.9, batch 256,
+# weight decay 1e-4, lr 0.1 divided by 10 at epochs 30 and 60, 90 epochs.
+RECIPE = Recipe(
+    source="Huang et al. 2017 §4.2",
+    optimizer="sgd", optimizer_args={"momentum": 0.9, "nesterov": True}, learning_rate=0.1,
+    schedule="step", schedule_args={"every": 30, "factor": 0.1},
+    epochs=90, batch_size=256, weight_decay=1e-4, augment=("random_crop", "horizontal_flip"), keep="best_validation",
+)
+
+
 def _card(name: str) -> ModelCard:
     config = VARIANTS[name]
     blocks = "-".join(map(str, config.blocks))
@@ -106,6 +117,7 @@ def _card(name: str) -> ModelCard:
         min_input_size=MIN_INPUT_SIZE,
         weights_file="densenet/{name}_weights_tf_dim_ordering_tf_kernels.h5",
         preprocessing="torch",
+        recipe=RECIPE,
         description=f"DenseNet-{name[len('densenet'):]}-BC, growth rate {config.growth_rate}, dense blocks {blocks}",
         extra={"blocks": config.blocks, "growth_rate": config.growth_rate, "reduction": config.reduction},
     )

@@ -29,6 +29,7 @@ import keras
 from keras import layers
 
 from zoo.models._common import Counts, flatten_classifier, image_card, image_input, register_variants
+from zoo.recipes import Recipe
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,13 @@ class LeNetConfig:
 
 VARIANTS = {"lenet5": LeNetConfig()}
 
+# Training recipe: LeCun et al. 1998's 20 passes (section III.C); its stochastic diagonal Levenberg-Marquardt
+# with hand-set step sizes is no Keras optimizer: Adam's defaults (Kingma & Ba 2015) take its place.
+RECIPE = Recipe(
+    source="LeCun et al. 1998 §III.C; Adam (Kingma & Ba 2015) for SDLM",
+    optimizer="adam", learning_rate=1e-3, epochs=20, batch_size=32, keep="best_validation",
+)
+
 CARDS = {
     "lenet5": image_card(
         "lenet5",
@@ -55,6 +63,7 @@ CARDS = {
             "LeCun, Bottou, Bengio, Haffner (1998). Gradient-Based Learning Applied to Document Recognition. "
             "Proceedings of the IEEE 86(11):2278-2324. http://yann.lecun.com/exdb/publis/pdf/lecun-98.pdf"
         ),
+        recipe=RECIPE,
         description="LeNet-5 (C1-S2-C3-S4-C5-F6-output, tanh, average pooling) for 32x32 grayscale digits",
     )
 }

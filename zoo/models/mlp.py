@@ -25,6 +25,7 @@ from keras import layers
 from zoo.errors import InvalidArgumentError
 from zoo.models._common import Counts, fully_connected, image_card, image_input, is_positive_int, predictions
 from zoo.models._common import register_variants
+from zoo.recipes import Recipe
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,13 @@ class MLPConfig:
 
 VARIANTS = {"mlp": MLPConfig()}
 
+# Training recipe: the 20 epochs of keras-team/keras examples/mnist_mlp.py with Adam's defaults (Kingma & Ba 2015)
+# and Keras' default batch of 32.
+RECIPE = Recipe(
+    source="keras examples/mnist_mlp.py; Adam (Kingma & Ba 2015)",
+    optimizer="adam", learning_rate=1e-3, epochs=20, batch_size=32, keep="last",
+)
+
 CARDS = {
     "mlp": image_card(
         "mlp",
@@ -50,6 +58,7 @@ CARDS = {
             "Rumelhart, Hinton, Williams (1986). Learning representations by back-propagating errors. "
             "Nature 323:533-536. https://doi.org/10.1038/323533a0"
         ),
+        recipe=RECIPE,
         description="dense network: flatten, hidden Dense layers (ReLU, dropout), Dense head",
     )
 }

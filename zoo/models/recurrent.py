@@ -41,6 +41,7 @@ from layers.sequence import MaskedGlobalPooling1D, PaddingMask
 from zoo.cards import ModelCard
 from zoo.errors import InvalidArgumentError
 from zoo.models._common import register_variants
+from zoo.recipes import Recipe
 
 CELLS = {"rnn": layers.SimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}
 
@@ -87,7 +88,8 @@ _PARAMS = {"rnn": 49_794, "lstm": 198_402, "gru": 149_634}
 _KERAS_LAYERS = {"rnn": "keras.layers.SimpleRNN", "lstm": "keras.layers.LSTM", "gru": "keras.layers.GRU"}
 
 def sequence_card(name: str, *, family: str, params: int, reference: str, description: str, extra: dict,
-                  trainable_params: int | None = None, reference_impl: str | None = None) -> ModelCard:
+                  trainable_params: int | None = None, reference_impl: str | None = None,
+                  recipe: Recipe | None = None) -> ModelCard:
     """The card of a sequence classifier: default input (None, 1), 2 classes, head "predictions";
     `trainable_params` defaults to `params`."""
     return ModelCard(
@@ -103,8 +105,20 @@ def sequence_card(name: str, *, family: str, params: int, reference: str, descri
         head_layers=("predictions",),
         description=description,
         extra=extra,
+        recipe=recipe,
     )
 
+
+# Training recipe (Karim et al. 2018, LSTM-FCN; titu1994/LSTM-FCN utils/keras_utils.py train_model): Adam 1e-3,
+# ReduceLROnPlateau(factor 1/cbrt(2), patience 100, min_lr 1e-4) on the training loss, 2000 epochs, batch 128,
+# the model of lowest training loss kept.
+RECIPE = Recipe(
+    source="Karim et al. 2018, LSTM-FCN utils/keras_utils.py",
+    optimizer="adam", learning_rate=1e-3,
+    schedule="plateau", schedule_args={"factor": 0.7937, "patience": 100, "min_lr": 1e-4, "monitor": "loss"},
+    epochs=2000, batch_size=128, keep="best_training_loss", patience=400,
+    notes="early stopping after 400 epochs without a lower training loss is the zoo's addition",
+)
 
 CARDS = {
     name: sequence_card(
@@ -113,6 +127,7 @@ CARDS = {
         params=_PARAMS[name],
         reference=_REFERENCES[name],
         reference_impl=_KERAS_LAYERS[name],
+        recipe=RECIPE,
         description=_DESCRIPTIONS[name],
         extra={"input": "[batch, time, features], post-padded; mask_value=0.0 marks padding", "units": (128, 128)},
     )

@@ -32,6 +32,7 @@ from zoo.cards import ModelCard
 from zoo.errors import InvalidArgumentError
 from zoo.models._common import Counts, conv_pool_stem, image_card, image_input, is_positive_int, pooled_classifier
 from zoo.models._common import register_variants
+from zoo.recipes import Recipe
 
 BLOCKS = {"basic": BasicBlock, "bottleneck": BottleneckBlock}
 
@@ -91,6 +92,17 @@ _COUNTS = {
 }
 
 
+# Training recipe (He et al. 2016 section 3.4; the 90-epoch form of torchvision's
+# references/classification/train.py): SGD, batch 256, momentum 0.9, weight decay 1e-4, lr 0.1 x0.1 every 30 epochs.
+RECIPE = Recipe(
+    source="He et al. 2016 §3.4; torchvision references/classification/train.py",
+    optimizer="sgd", optimizer_args={"momentum": 0.9}, learning_rate=0.1,
+    schedule="step", schedule_args={"every": 30, "factor": 0.1},
+    epochs=90, batch_size=256, weight_decay=1e-4, augment=("random_crop", "horizontal_flip"), keep="best_validation",
+    notes="the paper divides by 10 when the error plateaus (60e4 iterations); torchvision's fixed steps are used",
+)
+
+
 def _card(name: str) -> ModelCard:
     config, counts = VARIANTS[name], _COUNTS[name]
     blocks = "-".join(map(str, config.blocks))
@@ -105,6 +117,7 @@ def _card(name: str) -> ModelCard:
         min_input_size=1,
         weights_file="resnet/{name}_weights_tf_dim_ordering_tf_kernels.h5",
         preprocessing="caffe",
+        recipe=RECIPE,
         description=f"ResNet-{name[len('resnet'):]}, {config.block_type} blocks {blocks}, {layout} layout",
         extra={"blocks": config.blocks, "block_type": config.block_type, "output_stride": 32},
     )

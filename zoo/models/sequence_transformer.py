@@ -43,6 +43,7 @@ from layers.transformer import PositionEmbedding
 from zoo.errors import InvalidArgumentError
 from zoo.models._common import register_variants, transformer_encoder
 from zoo.models.recurrent import check_rate, check_widths, sequence_card, sequence_head, sequence_input
+from zoo.recipes import Recipe
 
 POSITIONS = ("sinusoidal", "learned")
 
@@ -82,12 +83,23 @@ class TransformerConfig:
 
 VARIANTS = {"transformer": TransformerConfig()}
 
+# Training recipe (Zerveas et al. 2021 section 4, gzerveas/mvts_transformer src/options.py: lr 1e-3, batch 64,
+# 400 epochs, best validation kept), with the Adam betas of Vaswani et al. 2017 section 5.3 in place of RAdam.
+RECIPE = Recipe(
+    source="Zerveas et al. 2021 §4 (mvts_transformer options.py); Vaswani et al. 2017 §5.3",
+    optimizer="adam", optimizer_args={"beta_2": 0.98, "epsilon": 1e-9}, learning_rate=1e-3,
+    epochs=400, batch_size=64, batch_fraction=0.1, keep="best_validation", patience=100,
+    notes="RAdam is no Keras optimizer (Adam with Vaswani's betas instead); the batch is int(min(n/10, 64)) and "
+          "early stopping after 100 epochs without improvement is the zoo's addition",
+)
+
 CARDS = {
     "transformer": sequence_card(
         "transformer",
         family="transformer",
         params=793_858,
         reference="Vaswani et al. (2017). Attention Is All You Need. NeurIPS 2017. arXiv:1706.03762",
+        recipe=RECIPE,
         description="transformer encoder (self-attention blocks, sinusoidal positions), masked mean pool",
         extra={
             "input": "[batch, time, features] floats, or int tokens [batch, time] with vocab_size "

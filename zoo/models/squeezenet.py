@@ -29,6 +29,7 @@ from keras import layers
 
 from layers.fire import FireModule
 from zoo.models._common import Counts, global_pool, image_card, image_input, register_variants
+from zoo.recipes import Recipe
 
 POOL = "pool"
 
@@ -105,6 +106,14 @@ _SOURCES = {  # where each layer table was published
     "squeezenet1_1": "https://github.com/forresti/SqueezeNet/tree/master/SqueezeNet_v1.1",
 }
 
+# Training recipe (Iandola et al. 2016; DeepScale/SqueezeNet SqueezeNet_v1.0/solver.prototxt): SGD, momentum 0.9,
+# weight decay 2e-4, lr 0.04 with linear ("poly", power 1) decay, batch 512, 170,000 iterations (~68 epochs).
+RECIPE = Recipe(
+    source="Iandola et al. 2016; DeepScale/SqueezeNet SqueezeNet_v1.0/solver.prototxt",
+    optimizer="sgd", optimizer_args={"momentum": 0.9}, learning_rate=0.04, schedule="linear",
+    epochs=68, batch_size=512, weight_decay=2e-4, augment=("random_crop", "horizontal_flip"), keep="best_validation",
+)
+
 CARDS = {
     name: image_card(
         name,
@@ -113,6 +122,7 @@ CARDS = {
         reference=_REFERENCE,
         min_input_size=min_size,  # the last max pool needs a 2x2 input
         head_layers=("conv10",),
+        recipe=RECIPE,
         description=description,
         extra={"version": name[-3:].replace("_", "."), "source": _SOURCES[name]},
     )

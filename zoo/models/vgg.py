@@ -23,6 +23,7 @@ from keras import layers
 
 from zoo.errors import InvalidArgumentError
 from zoo.models._common import Counts, flatten_classifier, image_card, image_input, register_variants
+from zoo.recipes import Recipe
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,16 @@ _TABLE = {
     ),
 }
 
+# Training recipe (Simonyan & Zisserman 2015 section 3.1): SGD, batch 256, momentum 0.9, weight decay 5e-4,
+# lr 0.01 divided by 10 when the validation accuracy stopped improving, 74 epochs; crops and flips.
+RECIPE = Recipe(
+    source="Simonyan & Zisserman 2015 §3.1",
+    optimizer="sgd", optimizer_args={"momentum": 0.9}, learning_rate=0.01,
+    schedule="plateau", schedule_args={"factor": 0.1, "patience": 5, "min_lr": 1e-5, "monitor": "val_loss"},
+    epochs=74, batch_size=256, weight_decay=5e-4, augment=("random_crop", "horizontal_flip"), keep="best_validation",
+    notes="the plateau is read as 5 epochs without a lower validation loss; scale jittering and RGB shift left out",
+)
+
 CARDS = {
     name: image_card(
         name,
@@ -79,6 +90,7 @@ CARDS = {
         min_input_size=32,  # five 2x2 pools of stride 2 ("valid"): 31 leaves an empty feature map
         weights_file="{name}/{name}_weights_tf_dim_ordering_tf_kernels.h5",
         preprocessing="caffe",
+        recipe=RECIPE,
         description=f"VGG-{name[3:]} (configuration {column}), {sum(VARIANTS[name].convs_per_block) + 3} weight layers",
         extra={"configuration": column},
     )

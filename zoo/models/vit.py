@@ -33,6 +33,7 @@ from layers.transformer import ClassToken, PatchEmbedding, PositionEmbedding
 from zoo.errors import InvalidArgumentError
 from zoo.models._common import Counts, global_pool, image_card, image_input, predictions, register_variants
 from zoo.models._common import transformer_encoder
+from zoo.recipes import Recipe
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,15 @@ _CARD_TABLE = {
     "vit_l16": (304_326_632, _VIT, "vit_large_patch16_224", "ViT-L/16"),
 }
 
+# Training recipe (Dosovitskiy et al. 2021 section 4.1 and table 3, ImageNet from scratch): Adam (beta 0.9,
+# 0.999) with weight decay 0.3, batch 4096, lr 3e-3 with linear decay, 300 epochs.
+RECIPE = Recipe(
+    source="Dosovitskiy et al. 2021 §4.1, table 3",
+    optimizer="adamw", learning_rate=3e-3, schedule="linear",
+    epochs=300, batch_size=4096, weight_decay=0.3, augment=("random_crop", "horizontal_flip"), keep="best_validation",
+    notes="the 10k-step linear warm-up is left out",
+)
+
 CARDS = {
     name: image_card(
         name,
@@ -80,6 +90,7 @@ CARDS = {
         family="vit",
         reference=reference,
         min_input_size=VARIANTS[name].patch_size,
+        recipe=RECIPE,
         description=(
             f"{size} vision transformer (D={VARIANTS[name].dim}, depth {VARIANTS[name].depth}, "
             f"{VARIANTS[name].num_heads} heads), class-token head"

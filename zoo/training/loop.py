@@ -21,6 +21,7 @@ import tensorflow as tf
 from layers.message_passing import count_graphs
 from zoo.data.graphs import EDGE_INDEX, GRAPH_BATCH_KEYS, NODE_GRAPH_IDS, shard_graph_batch
 from zoo.errors import InvalidArgumentError, ZooError
+from zoo.training.budget import Budget, fill_in, recipe_of
 from zoo.training.checkpoints import Checkpoints, TrainingState
 from zoo.training.data import TrainingData, check_labels
 from zoo.training.image_folders import bind as bind_image_folders
@@ -34,12 +35,12 @@ def fit(
     model: keras.Model,
     data,
     *,
-    epochs: int = 1,
-    batch_size: int = 32,
+    epochs: int | None = None,
+    batch_size: int | None = None,
     validation_data=None,
     validation_split: float | None = None,
-    optimizer="adam",
-    learning_rate=1e-3,
+    optimizer=None,
+    learning_rate=None,
     backbone_learning_rate=None,
     loss=None,
     metrics=None,
@@ -55,8 +56,17 @@ def fit(
     log_dir: str | os.PathLike | None = None,
     verbose: int = 1,
     seed: int = 0,
+    time_limit: float | None = None,
+    recipe="card",
 ) -> keras.callbacks.History:
     """Train `model` in place on `data` under a tf.distribute strategy.
+
+    A model with a card (from `zoo.build`) is trained with its card's recipe (`zoo.card(name).recipe`,
+    see `zoo.recipes.Recipe`) for every argument left unset (None): epochs, batch size, optimizer,
+    learning rate and schedule, weight decay, image augmentation, early stopping, which weights to
+    keep; `fit` prints one line saying what it uses. An argument passed always wins. A model without
+    a card (a user's own Keras model) keeps the plain defaults: 1 epoch, batch 32, Adam 1e-3, the last
+    weights (`zoo.recipes.DEFAULT`).
 
     Args:
         model: a Keras model (e.g. from `zoo.build`). Its weights are updated in place; when the
@@ -75,8 +85,6 @@ def fit(
             `zoo.training.image_folders`). Its sub-folder names become `model.zoo_class_names`
             (which `zoo.export` writes) when the model has none; labels follow the model's class
             names when it has some.
-        epochs: number of passes over `data`.
-        batch_size: the GLOBAL batch size for arrays and paths (split across replicas).
         validation_data: same forms as `data`; evaluated at each epoch end. A `.ts` or GIN text
             file is encoded as `data` was (labels through its class names; node tags and labels
             through its vocabulary, `tag_values` / `label_values`); a `zoo.data` set with another
@@ -84,13 +92,21 @@ def fit(
             Planetoid graph's val nodes), else none.
         validation_split: with an image folder as `data`: this fraction of each class's files
             (chosen with `seed`) is validated on instead of trained on.
-        optimizer: a name ("adam", "sgd", "adamw", ...) or a `keras.optimizers.Optimizer` class
+        epochs: the number of epochs. Default: the recipe's, raised so that training makes at least
+            its `min_steps` optimizer steps; early stopping (the recipe's `patience`) and
+            `time_limit` may end it sooner.
+        batch_size: the GLOBAL batch size for arrays and paths (split across replicas). Default: the recipe's rule of the training-set size n
+            (e.g. int(min(n/10, 16)) for conv1d), else 32.
+        optimizer: default: the recipe's (with its hyper-parameters and weight decay), else "adam".
+            A name ("adam", "sgd", "adamw", ...) or a `keras.optimizers.Optimizer` class
             or instance not used yet, e.g. `keras.optimizers.AdamW(schedule, weight_decay=0.05)`
             created beforehand. An instance created outside the strategy's scope (the usual case)
             is rebuilt inside it from its config (same class, schedule and hyper-parameters) and
             is left untouched; one created inside `strategy.scope()` is trained as is.
         learning_rate: a float or a `keras.optimizers.schedules.LearningRateSchedule`, for an
-            optimizer given by name or class (an instance keeps its own).
+            optimizer given by name or class (an instance keeps its own). Default: the recipe's,
+            else 1e-3. The recipe's schedule (step, plateau, cosine, linear) scales a float learning
+            rate, the user's too; a schedule or an optimizer instance passed replaces it.
         backbone_learning_rate: when given, the backbone (every layer but the head, see
             `zoo.finetune.head_layer_names`) trains with this learning rate and its own optimizer
             of the same kind and hyper-parameters, the head with `learning_rate` (or the instance's own).
@@ -100,7 +116,8 @@ def fit(
             `keras.metrics.Metric` objects or classes, or functions (see
             `zoo.training.user_objects.make_metrics`). Reported per epoch in the history under each
             metric's name (and "val_" + name); objects passed are rebuilt, not updated in place.
-        augment: a Keras layer or callable applied to each training batch's inputs in the
+        augment: default: the recipe's image augmentations (random crop, horizontal flip) when it
+            has any, False for none. A Keras layer or callable applied to each training batch's inputs in the
             input pipeline (with `training=True`), e.g. `keras.Sequential([layers.RandomTranslation(.1, .1)])`.
             Batches are augmented one at a time, in order, so random layers with a seed give the
             same augmentation on every run.
@@ -128,6 +145,14 @@ def fit(
         verbose: 0 quiet, 1 a progress bar per epoch (steps, loss, accuracy, examples/s, ETA),
             2 one line per epoch.
         seed: shuffling seed of arrays and paths (same seed, same order: what makes resume exact).
+        time_limit: stop at the first epoch end after this many seconds (default: the recipe's, none).
+        recipe: "card" (default: the model card's recipe), None (the plain defaults above, no
+            schedule, no early stopping), or a `zoo.recipes.Recipe`, e.g.
+            `zoo.card("gin").recipe.replace(patience=20)`. When the recipe keeps the best weights
+            ("best_validation": lowest validation loss, lowest training loss without validation
+            data; "best_training_loss"), the model ends with the weights of that epoch
+            (`history.kept_epoch`, 0-based; None when the last are kept). Early stopping, the
+            plateau schedule and the kept weights are not checkpointed: a resumed run starts them anew.
 
     Returns:
         a `keras.callbacks.History` whose `history` has "loss", "accuracy", the `metrics` (and
@@ -137,8 +162,12 @@ def fit(
         InvalidArgumentError: a bad argument, before anything is trained.
         CheckpointError: `checkpoint_dir` holds checkpoints and none of them restores.
     """
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
         raise InvalidArgumentError(f"epochs must be an integer >= 1, got {epochs!r}")
+    if time_limit is not None and (isinstance(time_limit, bool) or not isinstance(time_limit, (int, float))
+                                   or time_limit <= 0):
+        raise InvalidArgumentError(f"time_limit must be a number of seconds > 0 or None, got {time_limit!r}")
+    name, recipe = recipe_of(model, recipe)
     if checkpoint_every is not None and (not isinstance(checkpoint_every, int) or checkpoint_every < 1):
         raise InvalidArgumentError(f"checkpoint_every must be an integer >= 1 or None, got {checkpoint_every!r}")
     strategy = resolve_strategy(strategy)
@@ -147,7 +176,12 @@ def fit(
     source = read_source(data, name="data")
     _check_source_labels(model, source)
     _adopt_class_names(model, source)
-    train = source.training_data(batch_size, True, seed)
+    args = fill_in(recipe, model, source, batch_size=batch_size, epochs=epochs, optimizer=optimizer,
+                   learning_rate=learning_rate, augment=augment, time_limit=time_limit, seed=seed)
+    train, epochs, optimizer, learning_rate = args.train, args.epochs, args.optimizer, args.learning_rate
+    batch_size, augment, time_limit, scheduled = args.batch_size, args.augment, args.time_limit, args.scheduled
+    if name is not None and verbose and is_chief(strategy):
+        print(args.summary(recipe, name), flush=True)
     validation = None
     if validation_data is None and source.validation is not None:  # the data's own split (Planetoid's val)
         validation_data = source.validation
@@ -160,17 +194,24 @@ def fit(
         work_model = _model_in_scope(model, strategy, mixed_precision)
         opt = make_optimizer(optimizer, learning_rate, strategy, mixed_precision)
         groups = _variable_groups(model, work_model, opt, backbone_learning_rate, mixed_precision)
-        loss_fn = make_loss(loss, work_model)
+        loss_fn = make_loss(loss, work_model, label_smoothing=recipe.label_smoothing)
         trainer = _Trainer(work_model, groups, loss_fn, strategy,
                            metrics=make_metrics(metrics), eval_metrics=make_metrics(metrics))
         state = TrainingState()
         optimizers = {"optimizer" if i == 0 else f"optimizer_{i}": o for i, (o, _) in enumerate(groups)}
         checkpoints = Checkpoints(checkpoint_dir, strategy, model=work_model, state=state, **optimizers)
+        budget = Budget(recipe, epochs=epochs, optimizers=[o for o, _ in groups], schedule=scheduled,
+                        has_validation=validation is not None, time_limit=time_limit, strategy=strategy)
     if resume:
         checkpoints.restore_latest(verbose)
     with _optimizer_attribute(work_model, opt):
         history = _train(work_model, trainer, checkpoints, train, validation, epochs=epochs, augment=augment,
-                         checkpoint_every=checkpoint_every, callbacks=callbacks, log_dir=log_dir, verbose=verbose)
+                         checkpoint_every=checkpoint_every, callbacks=callbacks, log_dir=log_dir, verbose=verbose,
+                         budget=budget)
+    history.kept_epoch = budget.finish(work_model)
+    if history.kept_epoch is not None and verbose and is_chief(strategy):
+        print(f"kept the weights of epoch {history.kept_epoch + 1} (lowest {budget.monitor} {budget.best:.4f})",
+              flush=True)
     if work_model is not model:
         model.set_weights(work_model.get_weights())
     history.set_model(model)
@@ -178,7 +219,7 @@ def fit(
 
 
 def _train(work_model, trainer, checkpoints, train, validation, *, epochs, augment, checkpoint_every, callbacks,
-           log_dir, verbose):
+           log_dir, verbose, budget):
     """The epochs of `fit`, from the position in `checkpoints.state`; returns the History."""
     strategy, state = trainer.strategy, checkpoints.state
     opt = trainer.groups[0][0]
@@ -194,6 +235,7 @@ def _train(work_model, trainer, checkpoints, train, validation, *, epochs, augme
     # Counters live in Python on the hot path; the checkpointed variables are written only when saving.
     start_epoch, step, skip = (int(v.numpy()) for v in (state.epoch, state.step, state.batch_in_epoch))
     for epoch in range(start_epoch, epochs):
+        budget.begin_epoch(epoch)
         callback_list.on_epoch_begin(epoch)
         progress = _Progress(epoch, epochs, train.steps_per_epoch, skip, verbose if is_chief(strategy) else 0)
 
@@ -239,7 +281,7 @@ def _train(work_model, trainer, checkpoints, train, validation, *, epochs, augme
                 tf.summary.scalar("learning_rate", float(keras.ops.convert_to_numpy(opt.learning_rate)))
             writer.flush()
         callback_list.on_epoch_end(epoch, logs)
-        if work_model.stop_training:
+        if budget.end_epoch(epoch, logs, work_model) or work_model.stop_training:
             break
     callback_list.on_train_end()
     history.step = step

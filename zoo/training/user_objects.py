@@ -75,15 +75,18 @@ def _variables_in_scope(optimizer, strategy) -> bool:
     return all(strategy.extended.variable_created_in_scope(getattr(v, "value", v)) for v in optimizer.variables)
 
 
-def make_loss(loss, model: keras.Model) -> Callable:
+def make_loss(loss, model: keras.Model, *, label_smoothing: float = 0.0) -> Callable:
     """`loss` (a name, a `keras.losses.Loss` or a function `f(y_true, y_pred)`) as a function
     returning per-example values [batch] (no reduction: zoo.fit divides by the global batch).
 
-    Default (None): sparse categorical cross-entropy, from logits unless the model ends in a softmax.
+    Default (None): sparse categorical cross-entropy, from logits unless the model ends in a softmax;
+    with `label_smoothing` (a recipe's), the cross-entropy of the one-hot labels smoothed by it.
     """
     if loss is None:
         activation = getattr(getattr(model.layers[-1], "activation", None), "__name__", "")
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=activation != "softmax")
+        if label_smoothing:
+            return _smoothed_cross_entropy(label_smoothing, from_logits=activation != "softmax")
     else:
         try:
             loss = keras.losses.get(loss)
@@ -94,6 +97,19 @@ def make_loss(loss, model: keras.Model) -> Callable:
             ) from None
     if isinstance(loss, keras.losses.Loss):
         return loss.call  # per-example values, no reduction
+    return loss
+
+
+def _smoothed_cross_entropy(smoothing: float, *, from_logits: bool) -> Callable:
+    """Per-example cross-entropy of integer labels [batch] (one-hot, smoothed) against predictions [batch, classes]."""
+
+    def loss(y_true, y_pred):
+        if not y_true.dtype.is_integer:  # one-hot or soft labels already
+            return keras.losses.categorical_crossentropy(y_true, y_pred, from_logits=from_logits,
+                                                         label_smoothing=smoothing)
+        onehot = tf.one_hot(tf.reshape(tf.cast(y_true, tf.int32), [-1]), tf.shape(y_pred)[-1], dtype=y_pred.dtype)
+        return keras.losses.categorical_crossentropy(onehot, y_pred, from_logits=from_logits, label_smoothing=smoothing)
+
     return loss
 
 

@@ -1,0 +1,164 @@
+"""Training recipes as data (zoo.recipes): on every card, used by zoo.fit for what the user leaves unset."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import zoo
+from zoo import registry
+from zoo.cards import ModelCard
+from zoo.cli import main
+from zoo.data import load_dataset
+from zoo.recipes import Recipe
+from zoo.training.budget import Budget
+
+
+def _mlp():
+    return zoo.build("mlp", input_shape=(8, 8, 1), num_classes=10, hidden=(16,), dropout=0.0)
+
+
+def _digits(n):
+    rng = np.random.default_rng(0)
+    return rng.random((n, 8, 8, 1), dtype=np.float32), rng.integers(0, 10, n)
+
+
+class _Seen(keras.callbacks.Callback):
+    """What the training loop trains with: optimizer class and learning rate per epoch end, weights."""
+
+    def __init__(self, weights=False):
+        super().__init__()
+        self.keep_weights, self.lrs, self.weights, self.optimizer = weights, [], [], None
+
+    def on_train_begin(self, logs=None):
+        self.optimizer = self.model.optimizer
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.lrs.append(float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
+        if self.keep_weights:
+            self.weights.append([np.array(w) for w in self.model.get_weights()])
+
+
+def test_every_card_has_a_recipe_citing_its_source():
+    names = registry.list_models()
+    missing = [n for n in names if zoo.card(n).recipe is None or not zoo.card(n).recipe.source.strip()]
+    assert not missing, f"cards without a recipe (or its source): {missing}"
+    for name in names:  # the recipe survives the card's JSON form (card index, .keras files)
+        card = zoo.card(name)
+        assert ModelCard.from_dict(card.to_dict()) == card
+    with pytest.raises(ValueError, match="source"):
+        Recipe(source="")
+
+
+def test_the_batch_size_rule_and_the_minimum_number_of_steps():
+    ucr = zoo.card("conv1d").recipe
+    assert [ucr.batch_size_for(n) for n in (5, 36, 50, 160, 1000)] == [1, 3, 5, 16, 16]  # int(min(n/10, 16))
+    assert ucr.batch_rule() == "int(min(n/10, 16))"
+    gin = zoo.card("gin").recipe
+    assert gin.batch_size_for(36) == 32 and gin.epochs_for(steps_per_epoch=2) == 1000  # 2000 steps
+    assert gin.epochs_for(steps_per_epoch=32) == 350
+
+
+def test_gin_line_reads_as_the_paper():
+    assert zoo.card("gin").recipe.summary("gin", epochs=350, batch_size=32) == (
+        "recipe gin (Xu et al. 2019 §7): adam lr 0.01 halved every 50 epochs, 350 epochs, batch 32, keep best validation")
+
+
+def test_fit_prints_the_recipe_line_and_uses_the_batch_rule(capsys):
+    model = zoo.build("conv1d", num_classes=2, input_shape=(None, 1))
+    x = np.random.default_rng(0).random((36, 24, 1), dtype=np.float32)
+    seen = _Seen()
+    history = zoo.fit(model, (x, np.arange(36) % 2), epochs=2, callbacks=[seen], verbose=2)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == ("recipe conv1d (Wang et al. 2017 §3, FCN.py): adam lr 0.001 x0.5 after 50 epochs without a "
+                        "lower loss (min 0.0001), 2 epochs, batch 3, keep best training loss, patience 200")
+    assert history.step == 2 * 12  # 36 series in batches of int(min(3.6, 16)) = 3
+    assert isinstance(seen.optimizer, keras.optimizers.Adam) and seen.lrs == pytest.approx([1e-3, 1e-3])
+
+
+def test_arguments_the_user_passes_win(capsys):
+    seen = _Seen()
+    x, y = _digits(40)
+    history = zoo.fit(_mlp(), (x, y), epochs=3, batch_size=20, optimizer="sgd", learning_rate=0.05, callbacks=[seen],
+                      recipe=zoo.card("mlp").recipe.replace(schedule="step", schedule_args={"every": 1, "factor": 0.5}),
+                      verbose=2)
+    assert capsys.readouterr().out.splitlines()[0].startswith(
+        "recipe mlp (keras examples/mnist_mlp.py; Adam (Kingma & Ba 2015)): sgd lr 0.05 halved every 1 epoch, "
+        "3 epochs, batch 20")
+    assert isinstance(seen.optimizer, keras.optimizers.SGD)
+    assert seen.lrs == pytest.approx([0.05, 0.025, 0.0125])  # the recipe's schedule scales the user's rate
+    assert len(history.history["loss"]) == 3 and history.step == 6
+    # a schedule of the user's replaces the recipe's
+    seen = _Seen()
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=1000, decay_rate=0.5)
+    zoo.fit(_mlp(), (x, y), epochs=2, learning_rate=schedule, callbacks=[seen], verbose=0,
+            recipe=zoo.card("mlp").recipe.replace(schedule="step", schedule_args={"every": 1, "factor": 0.1}))
+    assert seen.lrs == pytest.approx([0.1 * 0.5 ** (2 / 1000), 0.1 * 0.5 ** (4 / 1000)], rel=1e-4)
+    # and so does a learning-rate callback of the user's
+    seen = _Seen()
+    own = keras.callbacks.LearningRateScheduler(lambda epoch, lr: 0.3 if epoch == 0 else lr / 3)
+    zoo.fit(_mlp(), (x, y), epochs=3, callbacks=[own, seen], verbose=0,
+            recipe=zoo.card("mlp").recipe.replace(schedule="step", schedule_args={"every": 1, "factor": 0.5}))
+    assert seen.lrs == pytest.approx([0.3, 0.1, 0.1 / 3])
+
+
+def test_a_model_without_a_card_keeps_the_plain_defaults(capsys):
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(10)])
+    seen = _Seen()
+    history = zoo.fit(model, _digits(70), callbacks=[seen], verbose=2)
+    out = capsys.readouterr().out
+    assert "recipe" not in out and len(history.history["loss"]) == 1 and history.step == 3  # batch 32
+    assert isinstance(seen.optimizer, keras.optimizers.Adam) and seen.lrs == pytest.approx([1e-3])
+    assert history.kept_epoch is None
+
+
+def test_too_few_examples_get_the_minimum_number_of_steps_and_the_time_limit_stops():
+    recipe = Recipe(source="test", epochs=1, min_steps=20, batch_size=8)
+    history = zoo.fit(_mlp(), _digits(16), recipe=recipe, verbose=0)
+    assert len(history.history["loss"]) == 10 and history.step == 20  # 2 steps an epoch
+    history = zoo.fit(_mlp(), _digits(16), epochs=50, time_limit=1e-6, recipe=recipe, verbose=0)
+    assert len(history.history["loss"]) == 1
+    with pytest.raises(zoo.InvalidArgumentError, match="time_limit"):
+        zoo.fit(_mlp(), _digits(16), time_limit=0, verbose=0)
+
+
+def test_plateau_halves_down_to_its_floor():
+    model = _mlp()
+    optimizer = keras.optimizers.Adam(0.1)
+    recipe = Recipe(source="test", schedule="plateau", schedule_args={"factor": 0.5, "patience": 2, "min_lr": 0.03})
+    budget = Budget(recipe, epochs=10, optimizers=[optimizer], schedule=True, has_validation=False, time_limit=None,
+                    strategy=tf.distribute.get_strategy())
+    lrs = []
+    for epoch, loss in enumerate([1.0, 0.9, 0.95, 0.92, 0.91, 0.93, 0.95]):
+        assert not budget.end_epoch(epoch, {"loss": loss}, model)
+        lrs.append(float(optimizer.learning_rate))
+    assert lrs == pytest.approx([0.1, 0.1, 0.1, 0.05, 0.05, 0.03, 0.03])
+
+
+def test_early_stopping_on_gunpoint_restores_the_best_weights():
+    train, test = load_dataset("gunpoint")
+    model = zoo.build("conv1d", num_classes=2, input_shape=(None, 1), filters=(16, 32, 16))
+    recipe = zoo.card("conv1d").recipe.replace(learning_rate=0.02, epochs=25, patience=3, keep="best_validation")
+    seen = _Seen(weights=True)
+    history = zoo.fit(model, train, validation_data=test, recipe=recipe, callbacks=[seen], verbose=0)
+    val = history.history["val_loss"]
+    best = int(np.argmin(val))
+    assert history.kept_epoch == best
+    assert len(val) == 25 or len(val) == best + 3 + 1  # stopped 3 epochs after the best
+    assert best < len(val) - 1, "the test needs a run whose last epoch is not its best"
+    for kept, trained in zip(model.get_weights(), seen.weights[best]):
+        np.testing.assert_array_equal(kept, trained)
+    assert zoo.evaluate(model, test)["loss"] == pytest.approx(val[best], rel=1e-4)
+
+
+def test_zoo_info_shows_the_recipe(capsys):
+    assert main(["info", "conv1d"]) == 0
+    lines = {line[:18].strip(): line[19:] for line in capsys.readouterr().out.splitlines()}
+    assert lines["recipe"] == ("adam lr 0.001 x0.5 after 50 epochs without a lower loss (min 0.0001), 2000 epochs, "
+                               "batch int(min(n/10, 16)), keep best training loss, patience 200")
+    assert lines["recipe source"] == "Wang et al. 2017 §3, FCN.py"
+    assert "zoo's addition" in lines["recipe notes"]
+    assert main(["info", "gin"]) == 0
+    assert "350 epochs (at least 2000 steps), batch 32" in capsys.readouterr().out
