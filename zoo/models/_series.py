@@ -28,9 +28,9 @@ def gap_head(x, mask, *, num_classes, include_top, pooling, classifier_activatio
 
 
 def reference_card(name: str, *, params: int, trainable_params: int, reference: str, reference_impl: str,
-                   description: str, extra: dict) -> ModelCard:
+                   description: str, extra: dict, recipe) -> ModelCard:
     """The card of a network whose count equals its Keras reference's (`count_params`, total)."""
     extra = dict(extra, input="[batch, time, features], post-padded; mask_value=0.0 marks padding")
     card = sequence_card(name, family=name, params=params, trainable_params=trainable_params, reference=reference,
-                         reference_impl=reference_impl, description=description, extra=extra)
+                         reference_impl=reference_impl, description=description, extra=extra, recipe=recipe)
     return card.replace(reference_params=params, reference_counts="total")

@@ -50,6 +50,7 @@ from layers.sequence import receptive_field
 from zoo.errors import InvalidArgumentError
 from zoo.models._common import is_positive_int, register_variants
 from zoo.models._series import gap_head, reference_card, series_input
+from zoo.recipes import Recipe
 from zoo.models.recurrent import check_rate, check_widths
 
 
@@ -97,6 +98,17 @@ _REFERENCE = (
 )
 _REFERENCE_IMPL = "github:hfawaz/InceptionTime classifiers/inception.py (Keras, commit 952d115)"
 
+# The published recipe (module doc): Adam 1e-3, ReduceLROnPlateau(0.5, 50, min_lr 1e-4) on the training
+# loss, 1500 epochs, the model of lowest training loss kept.
+INCEPTION_TIME_RECIPE = Recipe(
+    source="Ismail Fawaz et al. 2020; hfawaz/InceptionTime classifiers/inception.py lines 13-14, 94-103",
+    optimizer="adam", learning_rate=1e-3,
+    schedule="plateau", schedule_args={"factor": 0.5, "patience": 50, "min_lr": 1e-4, "monitor": "loss"},
+    epochs=1500, batch_size=64, keep="best_training_loss", patience=200,
+    notes="early stopping after 200 epochs without a lower training loss is the zoo's addition (as conv1d's)",
+)
+
+
 CARDS = {
     "inception_time": reference_card(
         "inception_time",
@@ -104,6 +116,7 @@ CARDS = {
         trainable_params=420_450,
         reference=_REFERENCE,
         reference_impl=_REFERENCE_IMPL,
+        recipe=INCEPTION_TIME_RECIPE,
         description="InceptionTime: 6 Inception modules (kernels 40/20/10, bottleneck 32), residual every 3, GAP",
         extra={
             "receptive_field": InceptionTimeConfig().receptive_field,

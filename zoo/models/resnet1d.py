@@ -43,6 +43,7 @@ from layers.sequence import receptive_field
 from zoo.models._common import register_variants
 from zoo.models._series import gap_head, reference_card, series_input
 from zoo.models.recurrent import check_rate, check_widths
+from zoo.recipes import Recipe
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,17 @@ _REFERENCE = (
 )
 _REFERENCE_IMPL = "github:hfawaz/dl-4-tsc classifiers/resnet.py (Keras, commit e0233ef)"
 
+# The published recipe (module doc): Adam 1e-3, ReduceLROnPlateau(0.5, 50, min_lr 1e-4) on the training
+# loss, 1500 epochs, batch int(min(n/10, 64)), the model of lowest training loss kept.
+RESNET1D_RECIPE = Recipe(
+    source="Wang et al. 2017; hfawaz/dl-4-tsc classifiers/resnet.py lines 109-131",
+    optimizer="adam", learning_rate=1e-3,
+    schedule="plateau", schedule_args={"factor": 0.5, "patience": 50, "min_lr": 1e-4, "monitor": "loss"},
+    epochs=1500, batch_size=64, batch_fraction=0.1, keep="best_training_loss", patience=200,
+    notes="early stopping after 200 epochs without a lower training loss is the zoo's addition (as conv1d's)",
+)
+
+
 CARDS = {
     "resnet1d": reference_card(
         "resnet1d",
@@ -82,6 +94,7 @@ CARDS = {
         trainable_params=504_258,
         reference=_REFERENCE,
         reference_impl=_REFERENCE_IMPL,
+        recipe=RESNET1D_RECIPE,
         description="1-D ResNet baseline: 3 residual blocks (64/128/128, kernels 8/5/3), BN, masked GAP",
         extra={"receptive_field": ResNet1DConfig().receptive_field},
     )
