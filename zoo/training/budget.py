@@ -73,8 +73,11 @@ class FitArguments:
     def summary(self, recipe: Recipe, name: str) -> str:
         """The line `fit` prints (Recipe.summary with these values)."""
         shown = self.learning_rate
-        if isinstance(self.optimizer, keras.optimizers.Optimizer) and _settable(self.optimizer):
-            shown = float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))
+        if isinstance(self.optimizer, keras.optimizers.Optimizer):
+            inner = getattr(self.optimizer, "inner_optimizer", self.optimizer)
+            # a float variable: its value; a user's schedule: named by its class ("adamw lr CosineDecay")
+            shown = float(keras.ops.convert_to_numpy(self.optimizer.learning_rate)) if _settable(self.optimizer) \
+                else inner._learning_rate
         return recipe.summary(name, epochs=self.epochs, batch_size=self.batch_size, learning_rate=shown,
                               optimizer=self.optimizer, scheduled=self.scheduled, time_limit=self.time_limit)
 
