@@ -1,22 +1,23 @@
-"""Sums over the edges of a graph batch as sparse-matrix products (CSR), forward and backward.
+"""Fast sums over the edges and nodes of a graph batch, forward and backward (see each function).
+
+`sparse_sum` — neighbourhood sums as sparse-matrix products (CSR):
 
     out[v] = sum over the edges e with rows[e] == v of  weights[e] * x[cols[e]]      out: [num_rows, F]
 
-is `unsorted_segment_sum(gather(x, cols) * weights, rows, num_rows)` (neighbourhood sums: rows the
-receivers, cols the senders; readouts: rows the graph ids, cols the node ids), computed as the
-product of the sparse [num_rows, len(x)] matrix A (A[rows[e], cols[e]] += weights[e]) with x, in
-TensorFlow's CSR kernel (`SparseMatrixMatMul`). The gather + segment sum writes and reads an
-[E, F] tensor and its gradient turns an IndexedSlices into a dense sum; the product does neither
-and runs on every core: on the merged PROTEINS batch (43,471 nodes, 162,088 edges, F = 64) a
-sum's forward + backward takes 11 ms instead of 27 ms (`benchmarks/graph_throughput.py`).
+is `unsorted_segment_sum(gather(x, cols) * weights, rows, num_rows)` (rows the receivers, cols the
+senders), computed as the product of the sparse [num_rows, len(x)] matrix A (A[rows[e], cols[e]] +=
+weights[e]) with x in TensorFlow's CSR kernel (`SparseMatrixMatMul`) when the rows are sorted (as
+`zoo.data` delivers edges). The gather + segment sum writes and reads an [E, F] tensor and its
+gradient turns an IndexedSlices into a dense sum; the product does neither and runs on every core:
+on the merged PROTEINS batch (43,471 nodes, 162,088 edges, F = 64) a sum's forward + backward takes
+11 ms instead of 27 ms. Its gradient with respect to x is the adjoint product A^T g. TensorFlow's
+CSR product of a matrix without rows, inside a graph, divides by zero (SIGFPE: the process dies):
+empty batches and unsorted rows take the gather + segment-sum branch. `weights` carry no gradient
+(they are degree normalizations); attention weights, which do, stay with the gather + segment ops
+(`layers.graph_conv.GATv2Conv`).
 
-The gradient with respect to x is A^T g, a second CSR product (A^T is built from the swapped
-ids, not by TensorFlow's transpose, whose kernel divides by zero on a matrix without rows).
-`weights` carry no gradient (they are degree normalizations); attention weights, which do,
-stay with the gather + segment ops (`layers.graph_conv.GATv2Conv`).
-
-Inside one `tf.function` the matrices of layers that share `edge_index` are the same ops on the
-same inputs, so TensorFlow's graph optimizer (common subexpression elimination) builds each once.
+`segment_sum` — sums by sorted ids (readouts by `node_graph_ids`, edge messages by receiver) with
+the sorted-ids kernel; `gather_rows` — a gather whose gradient is that sum.
 """
 
 from __future__ import annotations
