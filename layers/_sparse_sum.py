@@ -10,8 +10,11 @@ weights[e]) with x in TensorFlow's CSR kernel (`SparseMatrixMatMul`) when the ro
 `zoo.data` delivers edges). The gather + segment sum writes and reads an [E, F] tensor and its
 gradient turns an IndexedSlices into a dense sum; the product does neither and runs on every core:
 on the merged PROTEINS batch (43,471 nodes, 162,088 edges, F = 64) a sum's forward + backward takes
-11 ms instead of 27 ms. Its gradient with respect to x is the adjoint product A^T g. TensorFlow's
-CSR product of a matrix without rows, inside a graph, divides by zero (SIGFPE: the process dies):
+11 ms instead of 27 ms. Its gradient with respect to x is the product A^T g, with A^T transposed
+as a CSR matrix (`SparseMatrixTranspose`): the kernel's own adjoint product is not deterministic
+(its float sums come in another order from one run to the next, so seeded training diverges).
+TensorFlow's CSR product of a matrix without rows, inside a graph, divides by zero (SIGFPE: the
+process dies):
 empty batches and unsorted rows take the gather + segment-sum branch. `weights` carry no gradient
 (they are degree normalizations); attention weights, which do, stay with the gather + segment ops
 (`layers.graph_conv.GATv2Conv`).
@@ -96,9 +99,12 @@ def _sparse_sum(x, rows, cols, values, num_rows):
     # inside a graph: a batch without nodes or graphs takes the segment-sum branch, as unsorted rows do
     use_csr = tf.logical_and(tf.logical_and(num_rows > 0, num_cols > 0), _is_sorted(rows))
 
-    def product(b, adjoint):
+    def product(b, transpose):
         matrix = _csr(rows, cols, values, num_rows, num_cols)
-        return tf.raw_ops.SparseMatrixMatMul(a=matrix, b=b, adjoint_a=adjoint)
+        if transpose:  # A^T as a CSR matrix of its own: the adjoint product (adjoint_a=True) adds
+            # its rows up in a different order from run to run; this one is deterministic (and faster)
+            matrix = tf.raw_ops.SparseMatrixTranspose(input=matrix, type=values.dtype)
+        return tf.raw_ops.SparseMatrixMatMul(a=matrix, b=b)
 
     def segment_sum(b, into, take, num_segments):
         return tf.math.unsorted_segment_sum(tf.gather(b, take) * values[:, None], into, num_segments)

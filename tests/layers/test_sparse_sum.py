@@ -83,6 +83,21 @@ def test_sparse_sum_large_sorted_batch_matches():
     np.testing.assert_allclose(got_grad.numpy(), want_grad.numpy(), rtol=1e-4, atol=1e-5)
 
 
+def test_sparse_sum_is_deterministic():
+    """The same sums and gradients bit for bit, call after call, on a batch big enough for the
+    kernels to split it over threads (TensorFlow's adjoint CSR product did not: seeded training of
+    GIN on MUTAG ended at 0.86-0.90 accuracy from one run to the next)."""
+    rng = np.random.default_rng(0)
+    rows = np.sort(rng.integers(0, 5000, 40000)).astype("int32")
+    cols = rng.integers(0, 5000, 40000).astype("int32")
+    x = tf.constant(rng.normal(size=(5000, 64)).astype("float32"))
+    weights = tf.constant(rng.uniform(size=40000).astype("float32"))
+    runs = [value_and_grad(lambda x: sparse_sum(x, rows, cols, 5000, weights), x, mode="eager") for _ in range(6)]
+    for value, grad in runs[1:]:
+        np.testing.assert_array_equal(value.numpy(), runs[0][0].numpy())
+        np.testing.assert_array_equal(grad.numpy(), runs[0][1].numpy())
+
+
 @pytest.mark.parametrize(
     "ids,num_segments",
     [([0, 0, 1, 1, 1, 2], 3), ([0, 0, 2, 2], 3), ([2, 0, 1, 0], 3), ([0, 1], 4), ([], 0)],
