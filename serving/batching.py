@@ -174,6 +174,8 @@ class Batcher:
         """`submit` and wait for the outputs (raises the task's error)."""
         future = self.submit(key, fn, inputs, deadline, labels)
         timeout = None if deadline is None else max(0.0, deadline - time.monotonic()) + 1.0
+        if timeout is not None and timeout >= threading.TIMEOUT_MAX:  # a lock takes no longer timeout
+            timeout = None
         try:
             return future.result(timeout=timeout)
         except concurrent.futures.TimeoutError:

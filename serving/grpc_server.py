@@ -72,9 +72,16 @@ def parse_channel_arguments(text: str) -> dict:
 # ------------------------------------------------------------------------------------------------
 
 
+NO_DEADLINE_SECONDS = 365 * 24 * 3600.0  # a "deadline" further than this is none (see deadline_of)
+
+
 def deadline_of(context) -> float | None:
+    """The call's deadline as a `time.monotonic()` time, or None when the client set none: grpcio
+    then reports the time to gRPC's infinite future (~3e11 s), which no timeout may be given."""
     remaining = context.time_remaining()
-    return None if remaining is None else time.monotonic() + remaining
+    if remaining is None or remaining > NO_DEADLINE_SECONDS:
+        return None
+    return time.monotonic() + remaining
 
 
 def _version_of(response) -> str | None:

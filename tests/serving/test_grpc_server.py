@@ -546,6 +546,31 @@ def test_batching_gives_the_same_results_and_records_batch_sizes(models):
         server.stop(grace=1)
 
 
+def test_batching_answers_calls_without_a_deadline(models):
+    """A call without a deadline (grpcio's default, and grpc.aio's) reaches the server as gRPC's infinite
+    future: it once became a timeout no lock could take (OverflowError: INTERNAL on every batched call)."""
+    import asyncio
+
+    from serving.config import BatchingOptions
+
+    options = BatchingOptions(max_batch_size=4, batch_timeout_micros=1000, num_batch_threads=1)
+    request = predict_request("digits", {"input_layer": models["x"][:2]})
+    expected = models["digits"](models["x"][:2], training=False).numpy()
+    with running(models["root"], batching=options) as server:
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            np.testing.assert_allclose(outputs(stub.Predict(request))["scores"], expected, atol=1e-5)
+
+        async def aio_calls():
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+                stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+                return await asyncio.gather(*[stub.Predict(request) for _ in range(4)])
+
+        for response in asyncio.run(aio_calls()):
+            np.testing.assert_allclose(outputs(response)["scores"], expected, atol=1e-5)
+        assert server.metrics.batch_size.count(("digits", "1", "serving_default")) >= 1
+
+
 def test_batching_merges_classify_and_regress_requests_too(models):
     from serving.config import BatchingOptions
 
