@@ -135,3 +135,56 @@ def test_read_source_takes_a_tu_folder_with_its_vocabulary(tmp_path):
     assert validation.vocabulary == source.vocabulary and validation.input_shape == (5,)
     (batch, _), = list(validation.training_data(4, False, 0).make(0))
     np.testing.assert_array_equal(batch["edge_features"].numpy(), [[0, 0, 1, 1], [0, 0, 1, 1]])
+
+
+# ------------------------------------------------------------------------------------------------
+# The model's edge input against the data's edge features: zoo train builds to fit, zoo.fit checks
+# ------------------------------------------------------------------------------------------------
+
+
+def edge_input_size(model):
+    edges = model.input.get("edge_features")
+    return 0 if edges is None else edges.shape[-1]
+
+
+def test_zoo_train_builds_the_edge_input_the_data_has(tmp_path, caplog):
+    from zoo.training.job import train_job
+
+    with_bonds = str(write_tu(tmp_path / "TOY"))
+    without = str(write_tu(tmp_path / "BARE", leave_out=("edge_labels", "edge_attributes")))
+    small = {"hidden": (8,)}
+    for name, data, expected in [("gin", with_bonds, 4), ("mpnn", with_bonds, 4), ("mpnn", without, 0),
+                                 ("gin", without, 0)]:
+        model, history = train_job(name, data, overrides=small, epochs=1, batch_size=2, verbose=0)
+        assert edge_input_size(model) == expected, (name, data)
+        assert np.isfinite(history.history["loss"]).all()
+    with caplog.at_level(logging.WARNING, logger="zoo.training"):  # --set edge_feature_size=0: trained without them
+        model, _ = train_job("gin", with_bonds, overrides={**small, "edge_feature_size": 0}, epochs=1, batch_size=2,
+                             verbose=0)
+    assert edge_input_size(model) == 0
+    assert any("has edge_features [E, 4] but the model 'gin' has no edge_features input" in r.getMessage()
+               and "edge_feature_size=4" in r.getMessage() and "gin, mpnn" in r.getMessage() for r in caplog.records)
+
+
+def test_zoo_fit_says_what_to_do_when_model_and_data_disagree(tmp_path, caplog):
+    with_bonds = load_tu(write_tu(tmp_path / "TOY"))
+    without = load_tu(write_tu(tmp_path / "BARE", leave_out=("edge_labels", "edge_attributes")))
+    mpnn = zoo.build("mpnn", num_classes=2, input_shape=(5,), hidden=(8,))  # edge_feature_size 4 by default
+    with pytest.raises(zoo.InvalidArgumentError, match=r"takes edge_features \[E, 4\] but data has none: build it "
+                                                       r"with edge_feature_size=0"):
+        zoo.fit(mpnn, without, epochs=1, verbose=0)
+    three = zoo.build("mpnn", num_classes=2, input_shape=(5,), hidden=(8,), edge_feature_size=3)
+    with pytest.raises(zoo.InvalidArgumentError, match="takes edge_features of size 3 but data has edge features of "
+                                                       "size 4: build it with edge_feature_size=4"):
+        zoo.fit(three, with_bonds, epochs=1, verbose=0)
+    with pytest.raises(zoo.InvalidArgumentError, match="edge_feature_size=0"):
+        zoo.evaluate(mpnn, without)
+    gin = zoo.build("gin", num_classes=2, input_shape=(5,), hidden=(8,))
+    with caplog.at_level(logging.WARNING, logger="zoo.training"):
+        history = zoo.fit(gin, with_bonds, validation_data=with_bonds, epochs=1, batch_size=2, verbose=0)
+        zoo.evaluate(gin, with_bonds.dataset(batch_size=2))  # a tf.data.Dataset of graph batches too
+    assert np.isfinite(history.history["val_loss"]).all()
+    warnings = [r.getMessage() for r in caplog.records if "has no edge_features input" in r.getMessage()]
+    assert len(warnings) == 2 and warnings[0].startswith("data has edge_features [E, 4]")  # not again for validation
+    gine = zoo.build("gin", num_classes=2, input_shape=(5,), hidden=(8,), edge_feature_size=4)
+    assert set(zoo.evaluate(gine, with_bonds)) >= {"loss", "accuracy"}
