@@ -15,6 +15,9 @@ Readers (any path; `zoo.data.load_dataset` reads the bundled and downloadable se
   `tag k nb_1 ... nb_k [f_1 ... f_m]`; and its `10fold_idx/{train,test}_idx-i.txt` folds. A
   separate test file is read with the training file's vocabulary: `load_gin_text(test_path,
   node_tags=train.tag_values, label_values=train.label_values)`.
+- `zoo.data.load_tu(folder)` (module `zoo.data.tu`): the TU Dortmund format (DS_A.txt,
+  DS_graph_indicator.txt, ...), into the same `GraphClassificationData`, with `edge_features`
+  from the edge labels (one-hot, vocabulary `edge_tag_values`) and attributes.
 
 Input for users: `from_edge_list(edges, ...)` and `from_networkx(graph, ...)` (networkx itself is
 not needed to import this module).

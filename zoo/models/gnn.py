@@ -36,10 +36,13 @@ graph models needs the project's own step. Models save to `.keras` and reload wi
 
 `gin` and `mpnn` take the option `edge_feature_size` D (gin: 0 = none, the default; mpnn: 4, the
 bond types of MUTAG; 0 = none): with D > 0 the model has the `edge_features` input and uses it
-(gin: h_v' = MLP((1 + eps) h_v + sum_u ReLU(h_u + e_uv W)); mpnn: the edge's features enter each
-message). `zoo train` and `zoo.fit` read D from the data (`zoo train gin --data MUTAG/` on a TU
-folder with bond labels builds gin with edge_feature_size=4); `zoo.fit` of a model without the
-input on data with edge features warns and leaves them out, and the reverse is an error.
+(gin: `GINEConv` layers, h_v' = MLP((1 + eps) h_v + sum_u ReLU(h_u + e_uv W + b)), W [D, F] per
+layer; mpnn: the edge's features enter each message). `zoo train` builds them with the data's D
+(a TU data set folder with DS_edge_labels.txt, `zoo.data.load_tu`, gives the one-hot bond type;
+data without edge features gives 0; `--set edge_feature_size=0` trains without them). `zoo.fit`
+checks a model against its data: a model without the input on data with edge features warns
+and leaves them out; a model with the input on data without them, or of another D, is an error
+saying which edge_feature_size to build with (`zoo.training.edge_features`).
 
 The first layer, "validate_graph_batch" (`layers.ValidateGraphBatch`), checks the batch (node ids
 in range and not negative, ranks, lengths); every other layer reads its output, so inside
@@ -198,7 +201,8 @@ _TABLE = {
         "graph", (7,), 2, 32_212, 31_184,
         "Xu, Hu, Leskovec, Jegelka (2019). How Powerful are Graph Neural Networks? ICLR. "
         "https://arxiv.org/abs/1810.00826",
-        "graph isomorphism network: 4 GIN layers (2-layer MLPs, 64 hidden), sum readout of every layer",
+        "graph isomorphism network: 4 GIN layers (2-layer MLPs, 64 hidden), sum readout of every layer; "
+        "GINE layers over edge features with edge_feature_size > 0",
         _MUTAG,
     ),
     "mpnn": (
