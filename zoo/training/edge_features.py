@@ -50,25 +50,26 @@ def build_options(card, source: DataSource) -> dict:
     return {OPTION: source.edge_feature_size}
 
 
-def model_edge_feature_size(model) -> int | None:
-    """D of a graph model's `edge_features` input; 0 when it is a graph model without one; None when
-    it is not a graph model (its inputs are not a dict with `node_features`)."""
+def graph_model_inputs(model) -> dict | None:
+    """The input dict of a functional graph model (with `node_features`), else None."""
     try:
         inputs = model.input  # a functional model's input structure: a dict for the graph models
     except (AttributeError, ValueError):  # a model never called
         return None
-    if not isinstance(inputs, dict) or "node_features" not in inputs:
-        return None
-    edges = inputs.get(EDGE_FEATURES)
-    return 0 if edges is None else int(edges.shape[-1])
+    return inputs if isinstance(inputs, dict) and "node_features" in inputs else None
 
 
 def match(model, source: DataSource, name: str = "data", *, warn: bool = True) -> DataSource:
     """`source`, checked against the model's edge input (see the module doc); when the model has none
     and the data has edge features, a source whose batches leave them out (with one warning, unless
-    `warn` is False: the validation data of a fit whose training data has warned)."""
-    wanted, given = model_edge_feature_size(model), source.edge_feature_size
-    if wanted is None or given is None or wanted == given:
+    `warn` is False: the validation data of a fit whose training data has warned). Models that are
+    not graph models, and data that does not say (`source.edge_feature_size` None), pass as they are."""
+    inputs, given = graph_model_inputs(model), source.edge_feature_size
+    if inputs is None or given is None:
+        return source
+    edges = inputs.get(EDGE_FEATURES)
+    wanted = 0 if edges is None else edges.shape[-1]  # None: an edge input of any size
+    if wanted == given or (wanted is None and given):
         return source
     model_name = getattr(model, "name", "the model")
     if wanted == 0:
@@ -80,7 +81,7 @@ def match(model, source: DataSource, name: str = "data", *, warn: bool = True) -
         return _without_edge_features(source)
     if given == 0:
         raise InvalidArgumentError(
-            f"the model {model_name!r} takes edge_features [E, {wanted}] but {name} has none: build it with "
+            f"the model {model_name!r} takes edge_features [E, {wanted or 'D'}] but {name} has none: build it with "
             f"{OPTION}=0 (zoo.build({model_name!r}, ..., {OPTION}=0)), or give graphs with edge_features (e.g. a TU "
             f"data set with DS_edge_labels.txt)")
     raise InvalidArgumentError(
