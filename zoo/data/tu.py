@@ -82,7 +82,8 @@ def is_tu(path: str | os.PathLike) -> bool:
     path = Path(path)
     if path.is_file():
         return path.name.endswith("_A.txt") and path.with_name(path.name[:-5] + "graph_indicator.txt").is_file()
-    return path.is_dir() and any(p.with_name(p.name[:-5] + "graph_indicator.txt").is_file() for p in path.glob("*_A.txt"))
+    return path.is_dir() and any(p.with_name(p.name[:-5] + "graph_indicator.txt").is_file()
+                                 for p in path.glob("*_A.txt"))
 
 
 def _rows(file: Path, *, expected: int | None = None, columns: int | None = None, numbers=float) -> list:
@@ -92,14 +93,14 @@ def _rows(file: Path, *, expected: int | None = None, columns: int | None = None
         for number, line in enumerate(f, start=1):
             if not line.strip():
                 continue
-            tokens = [t for t in line.replace(",", " ").split()]
+            tokens = line.replace(",", " ").split()
             try:
                 row = [numbers(t) for t in tokens]
             except ValueError:
                 raise InvalidArgumentError(f"{file}: line {number}: expected numbers, got {line.strip()!r}") from None
             if columns is not None and len(row) != columns:
-                raise InvalidArgumentError(
-                    f"{file}: line {number}: expected {columns} value{'s' if columns > 1 else ''}, got {line.strip()!r}")
+                values = f"{columns} value{'s' if columns > 1 else ''}"
+                raise InvalidArgumentError(f"{file}: line {number}: expected {values}, got {line.strip()!r}")
             rows.append(row)
     if expected is not None and len(rows) != expected:
         raise InvalidArgumentError(f"{file}: {len(rows)} lines, expected {expected} (one per "
@@ -183,8 +184,9 @@ def load_tu(path: str | os.PathLike, *, node_tags=None, edge_tags=None, label_va
                                    f"{files['graph_labels'].name} labels graphs 1..{num_graphs}")
     if num_edges and (edges.min() < 0 or edges.max() >= num_nodes):
         line = int(np.argmax(((edges < 0) | (edges >= num_nodes)).any(axis=1)))
-        raise InvalidArgumentError(f"{files['A']}: edge {line + 1} ({edges[line, 0] + 1}, {edges[line, 1] + 1}) names a "
-                                   f"node outside 1..{num_nodes} (the lines of {files['graph_indicator'].name})")
+        u, v = edges[line] + 1
+        raise InvalidArgumentError(f"{files['A']}: edge {line + 1} ({u}, {v}) names a node outside 1..{num_nodes} "
+                                   f"(the lines of {files['graph_indicator'].name})")
     edge_graph = indicator[edges[:, 0]] if num_edges else np.zeros(0, "int64")
     across = np.flatnonzero(edge_graph != indicator[edges[:, 1]]) if num_edges else []
     if len(across):
@@ -245,7 +247,8 @@ def _labelled_features(files, items: str, count: int, given_tags, attributes: bo
         _warn_unknown_tags(where, [list(t) for t in by_graph], position, items=items)
         parts.append(_one_hot(tags, vocabulary))
     elif given_tags is not None:
-        raise InvalidArgumentError(f"{where} has no {files['A'].name[:-5]}{items}_labels.txt, but {items}_tags were given")
+        labels_file = files["A"].name[:-5] + f"{items}_labels.txt"
+        raise InvalidArgumentError(f"{where} has no {labels_file}, but {items}_tags were given")
     if attributes and f"{items}_attributes" in files:
         parts.append(_attributes(files[f"{items}_attributes"], count))
     return parts, vocabulary

@@ -39,13 +39,13 @@ def train_job(
     """Build `model_name` for the data at `data`, train it with `zoo.fit`, save it to `output`.
 
     `data` and `validation_data` are paths of any kind `zoo.training.sources` reads (image folder,
-    `.npz`, `.ts`, Planetoid `.npz`, GIN text file or folder, TU data set folder); `validation_data` is evaluated after
-    every epoch (the history's `val_` entries), a `.ts` or GIN text file encoded with `data`'s
-    vocabulary (class names; node tags, edge tags and labels). The number of classes, the input shape,
-    the task (graphs: node or graph) and, for models that take edge features (gin, mpnn: option
-    `edge_feature_size`), the size of the edge features (0 when the data has none) default to the
-    data's (`overrides` win: `edge_feature_size=0` trains without them); class names the data has (image
-    sub-folders, `.ts` labels) go with the model, into a `.keras` output and its export. An image
+    `.npz`, `.ts`, Planetoid `.npz`, GIN text file or folder, TU data set folder); `validation_data`
+    is evaluated after every epoch (the history's `val_` entries), a `.ts`, GIN text or TU file
+    encoded with `data`'s vocabulary (class names; node tags, edge tags and labels). The number of
+    classes, the input shape, the task (graphs: node or graph) and, for models that take edge
+    features (gin, mpnn: option `edge_feature_size`), the size of the edge features (0 when the
+    data has none) default to the data's (`overrides` win: `edge_feature_size=0` trains without
+    them); class names the data has (image sub-folders, `.ts` labels) go with the model, into a `.keras` output and its export. An image
     folder is streamed by `zoo.fit` at the model's input size: `image_size` (with the card's
     channels), or the card's default input shape.
     Returns (model, history).

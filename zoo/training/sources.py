@@ -22,8 +22,9 @@ number of classes, the input shape, the task, the class names). The forms:
 Validation data read for training data (`read_source(validation_data, training=source)`) is
 encoded as the training data was: a `.ts` file's labels through the training data's class names,
 a GIN text file's node tags and labels through the training file's vocabulary (`tag_values`,
-`label_values`; a TU set's also its edge tags, `edge_tag_values`; `DataSource.vocabulary`), and an in-memory set with another vocabulary is an error
-rather than columns and classes that silently mean something else.
+`label_values`; a TU set's also its edge tags, `edge_tag_values`; `DataSource.vocabulary`), and
+an in-memory set with another vocabulary is an error rather than columns and classes that
+silently mean something else.
 
 Arrays and graph lists are reshuffled every epoch with a fixed seed (the order of epoch e depends only
 on (seed, e)), so a resumed run sees the same order as the original and can skip what it trained.
