@@ -8,7 +8,7 @@ so models that use it save to and load from `.keras` files.
 from layers.conv1d_blocks import InceptionModule1D, ProjectionShortcut1D, ResidualBlock1D
 from layers.dense_connect import DenseBlock, DenseLayer, TransitionBlock
 from layers.fire import FireModule
-from layers.graph_conv import GATv2Conv, GCNConv, GINConv, SAGEConv
+from layers.graph_conv import GATv2Conv, GCNConv, GINConv, GINEConv, SAGEConv
 from layers.graph_pooling import GraphReadout
 from layers.inverted_residual import InvertedResidual
 from layers.message_passing import MessagePassing, ValidateGraphBatch, validate_graph_batch

@@ -10,6 +10,8 @@
 |             | ICLR. arXiv:2105.14491 (eq. 7); GAT: Velickovic et al. (2018) ICLR          | per head, heads concatenated or averaged             |
 | `GINConv`   | Xu, Hu, Leskovec, Jegelka (2019). How Powerful are Graph Neural Networks?   | MLP((1 + eps) h_v + sum_u h_u), eps learnable (eq. 4.1) |
 |             | ICLR. arXiv:1810.00826                                                      |                                                      |
+| `GINEConv`  | Hu, Liu, Gomes, Zitnik, Liang, Pande, Leskovec (2020). Strategies for       | MLP((1 + eps) h_v + sum_u ReLU(h_u + e_uv W + b)),   |
+|             | Pre-training Graph Neural Networks. ICLR. arXiv:1905.12265 (GIN with edges) | W projects the edge features to F (PyG's GINEConv)   |
 
 A[v, u] = 1 for each edge u -> v of `edge_index` (row 0 senders u, row 1 receivers v), so each node
 gathers from its incoming edges and D is the in-degree. For undirected graphs (both directions in
@@ -23,13 +25,14 @@ import tensorflow as tf
 from keras import layers
 
 from layers._graph import dense_arguments_config, edge_endpoints, set_dense_arguments
-from layers._sparse_sum import sparse_sum
+from layers._sparse_sum import gather_rows, segment_sum, sparse_sum
 from layers.normalization import FusedBatchNormalization
 from layers.message_passing import (
     GraphLayer,
     _choice,
     _positive_int,
     aggregate,
+    input_edge_feature_size,
     input_node_shape,
     segment_softmax,
 )
@@ -481,6 +484,8 @@ class GINConv(GraphLayer):
             if not last:
                 self.mlp.append(layers.Activation(self.activation, name=f"{self.name}_mlp{i}_act"))
 
+    needs_edge_features = False  # GINEConv's
+
     def build(self, input_shape):
         size = _feature_size(self, input_shape)
         self.epsilon = self.add_weight(
@@ -495,14 +500,18 @@ class GINConv(GraphLayer):
             shape = layer.compute_output_shape(shape)
         self.built = True
 
+    def _neighbourhood(self, x, senders, receivers, num_nodes, edge_features):
+        """sum_{u -> v} h_u [N, F]: a sparse-matrix product (`layers._sparse_sum`)."""
+        return sparse_sum(x, receivers, senders, num_nodes)
+
     def call(self, inputs, training=None):
-        x, edge_index, _, _ = self._graph(inputs)
+        x, edge_index, edge_features, _ = self._graph(inputs, require_edge_features=self.needs_edge_features)
         senders, receivers, num_nodes = edge_endpoints(x, edge_index)
         if self.learn_epsilon or self.epsilon_init:
             x_self = (1.0 + tf.cast(self.epsilon, x.dtype)) * x
         else:
             x_self = x  # GIN-0: (1 + 0) h_v, one pass over [N, F] less each way
-        h = x_self + sparse_sum(x, receivers, senders, num_nodes)
+        h = x_self + self._neighbourhood(x, senders, receivers, num_nodes, edge_features)
         for layer in self.mlp:
             h = layer(h, training=training) if isinstance(layer, layers.BatchNormalization) else layer(h)
         return h
@@ -524,3 +533,68 @@ class GINConv(GraphLayer):
             **dense_arguments_config(self),
         )
         return config
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class GINEConv(GINConv):
+    """GIN convolution with edge features, the GINE form of Hu et al. (2020) (PyTorch Geometric's GINEConv).
+
+        h_v' = MLP((1 + eps) h_v + sum_{u -> v} ReLU(h_u + e_uv W + b))
+
+    e_uv [D] are the features of the edge u -> v; W [D, F] and b [F] (the Dense `{name}_edge`)
+    project them to the width F of the layer's input node states, so that they add to the sender's
+    state before the ReLU. Everything else (eps, the MLP, its batch norm) is `GINConv`'s. The sum
+    over the edges is a gather of the senders and a sorted segment sum into the receivers
+    (`layers._sparse_sum.gather_rows` / `segment_sum`): the messages differ per edge, so GINConv's
+    sparse-matrix product does not apply.
+
+    Args:
+        units, hidden_units, mlp_layers, epsilon, learn_epsilon, batch_norm, batch_norm_momentum,
+            activation, kernel_initializer, bias_initializer, kernel_regularizer, validate, **kwargs:
+            as `GINConv` (the initializers and the regularizer also apply to W and b).
+
+    Weights: `epsilon` (scalar). Sub-layers: `{name}_edge` (Dense D -> F, with bias), and GINConv's
+    `{name}_mlp{i}_dense`, `{name}_mlp{i}_bn`.
+
+    Input shape:
+        a graph batch dict with `node_features` (N, F), `edge_index` (2, E) and `edge_features`
+        (E, D), or a list `[node_features, edge_index, edge_features]`. Edge features are required.
+
+    Output shape:
+        `(N, units)`.
+
+    Example:
+
+    >>> graph = {"node_features": keras.Input((7,)), "edge_index": keras.Input(batch_shape=(2, None), dtype="int32"),
+    ...          "edge_features": keras.Input((4,))}
+    >>> GINEConv(64, name="gin1")(graph).shape
+    (None, 64)
+    """
+
+    needs_edge_features = True
+
+    def __init__(self, units, **kwargs):
+        super().__init__(units, **kwargs)
+        self.edge_dense = layers.Dense(
+            1,  # the input width F, set in build
+            kernel_initializer=self.kernel_initializer,
+            bias_initializer=self.bias_initializer,
+            kernel_regularizer=self.kernel_regularizer,
+            name=f"{self.name}_edge",
+        )
+
+    def build(self, input_shape):
+        edge_size = input_edge_feature_size(input_shape)
+        if edge_size is None:
+            raise ValueError(
+                f"GINEConv {self.name!r}: the input has no edge_features [num_edges, edge_feature_size] of known "
+                f"size; give them, or use GINConv for graphs without edge features"
+            )
+        self.edge_dense.units = _feature_size(self, input_shape)
+        self.edge_dense.build((None, int(edge_size)))
+        super().build(input_shape)
+
+    def _neighbourhood(self, x, senders, receivers, num_nodes, edge_features):
+        """sum_{u -> v} ReLU(h_u + e_uv W + b) [N, F]."""
+        messages = tf.nn.relu(gather_rows(x, senders) + self.edge_dense(tf.cast(edge_features, x.dtype)))
+        return segment_sum(messages, receivers, num_nodes)

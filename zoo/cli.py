@@ -146,10 +146,11 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a registered model; with --strategy multiworker, one worker ($TF_CONFIG)")
     p.add_argument("model")
     p.add_argument("--data", required=True, help="an image folder (one sub-folder per class), a .npz with x and y, "
-                                                 "a .ts file, a Planetoid .npz or a GIN text file or folder")
+                                                 "a .ts file, a Planetoid .npz, a GIN text file or folder, or a TU "
+                                                 "data set's folder (DS_A.txt, ...; gin and mpnn get its edge features)")
     p.add_argument("--validation-data", metavar="PATH",
-                   help="evaluated after every epoch (val_ metrics), read like --data; a .ts or GIN text file "
-                        "with the training file's class names / node tags and labels")
+                   help="evaluated after every epoch (val_ metrics), read like --data; a .ts, GIN text or TU file "
+                        "with the training file's class names / node tags, edge tags and labels")
     p.add_argument("--epochs", type=int, help="default: the card's recipe (zoo info MODEL)")
     p.add_argument("--batch-size", type=int, help="global batch size (default: the recipe's rule)")
     p.add_argument("--learning-rate", type=float, help="default: the recipe's")

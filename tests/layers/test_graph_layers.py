@@ -12,6 +12,7 @@ from layers import (
     GATv2Conv,
     GCNConv,
     GINConv,
+    GINEConv,
     GraphReadout,
     MessagePassing,
     SAGEConv,
@@ -70,6 +71,7 @@ def _layers(feature_size=F):
         "gat": GATv2Conv(2, heads=3, name="gat"),
         "gat_mean": GATv2Conv(2, heads=2, concat=False, self_loops=False, name="gat_mean"),
         "gin": GINConv(4, learn_epsilon=True, epsilon=0.3, name="gin"),
+        "gine": GINEConv(4, learn_epsilon=True, epsilon=0.3, name="gine"),
         "mp_gru": MessagePassing(feature_size, name="mp_gru"),
         "mp_dense_max": MessagePassing(4, update="dense", aggregation="max", name="mp_dense_max"),
         "mp_dense_mean": MessagePassing(4, update="dense", aggregation="mean", name="mp_dense_mean"),
@@ -206,6 +208,80 @@ def test_gin_equals_formula_and_learns_epsilon():
     two(graph)
     assert [type(m).__name__ for m in two.mlp] == ["Dense", "FusedBatchNormalization", "Activation", "Dense"]
     assert [m.name for m in two.mlp][:2] == ["gin2_mlp1_dense", "gin2_mlp1_bn"]
+
+
+def _gine_formula(layer, graph):
+    """GINE in NumPy (float64): MLP((1 + eps) h_v + sum_{u -> v} ReLU(h_u + e_uv W + b)), the MLP
+    Dense -> batch norm (inference) -> ReLU -> ... -> Dense, from the layer's weights."""
+    x, (s, r), e = (graph["node_features"].astype("float64"), graph["edge_index"],
+                    graph["edge_features"].astype("float64"))
+    edge = layer.edge_dense
+    messages = np.maximum(x[s] + e @ edge.kernel.numpy() + edge.bias.numpy(), 0.0)
+    summed = np.zeros_like(x)
+    np.add.at(summed, r, messages)
+    h = (1 + float(layer.epsilon.numpy())) * x + summed
+    for sub in layer.mlp:
+        if type(sub).__name__ == "Dense":
+            h = h @ sub.kernel.numpy() + sub.bias.numpy()
+        elif type(sub).__name__ == "FusedBatchNormalization":
+            h = (h - sub.moving_mean.numpy()) / np.sqrt(sub.moving_variance.numpy() + sub.epsilon)
+            h = h * sub.gamma.numpy() + sub.beta.numpy()
+        else:
+            h = np.maximum(h, 0.0)
+    return h
+
+
+@pytest.mark.parametrize("sort_receivers", [True, False])
+@pytest.mark.parametrize("mlp_layers", [1, 2])
+def test_gine_equals_formula(sort_receivers, mlp_layers):
+    """Hu et al. (2020) GINE against NumPy on a multigraph with isolated nodes and self-loops, with the
+    edges sorted by receiver (the sorted segment sum) or not; the edge projection maps D=3 to F."""
+    rng = np.random.default_rng(8 + mlp_layers)
+    graph = random_graph(rng, 7, 12, edge_feature_size=3)
+    graph["edge_index"] = graph["edge_index"] % 6  # node 6 is isolated
+    graph["edge_index"][:, 0] = 2  # a self-loop 2 -> 2
+    if sort_receivers:
+        order = np.argsort(graph["edge_index"][1], kind="stable")
+        graph["edge_index"], graph["edge_features"] = graph["edge_index"][:, order], graph["edge_features"][order]
+    layer = GINEConv(5, mlp_layers=mlp_layers, hidden_units=6, epsilon=0.25, name="gine")
+    layer(graph)
+    randomize(layer)
+    assert layer.edge_dense.kernel.shape == (3, F) and layer.edge_dense.name == "gine_edge"
+    np.testing.assert_allclose(layer(graph).numpy(), _gine_formula(layer, graph), rtol=1e-5, atol=1e-5)
+    # the edge features matter: other bond types, other outputs (the ReLU cannot be folded away)
+    other = dict(graph, edge_features=rng.normal(size=graph["edge_features"].shape).astype("float32"))
+    assert not np.allclose(layer(other).numpy(), layer(graph).numpy(), atol=1e-3)
+
+
+def test_gine_gradients_and_missing_edge_features():
+    rng = np.random.default_rng(9)
+    graph = random_graph(rng, 5, 8, edge_feature_size=2)
+    layer = GINEConv(3, mlp_layers=1, name="gine")
+    layer(graph)
+    randomize(layer)
+    x = tf.constant(graph["node_features"])
+    e = tf.constant(graph["edge_features"])
+    with tf.GradientTape() as tape:
+        tape.watch([x, e])
+        loss = tf.reduce_sum(layer({"node_features": x, "edge_index": graph["edge_index"], "edge_features": e}) ** 2)
+    dx, de = tape.gradient(loss, [x, e])
+
+    def numeric(key, index, step=1e-3):
+        plus, minus = dict(graph), dict(graph)
+        plus[key], minus[key] = graph[key].astype("float64").copy(), graph[key].astype("float64").copy()
+        plus[key][index] += step
+        minus[key][index] -= step
+        return ((_gine_formula(layer, plus) ** 2).sum() - (_gine_formula(layer, minus) ** 2).sum()) / (2 * step)
+
+    for index in [(0, 0), (3, 2), (4, 1)]:
+        np.testing.assert_allclose(dx.numpy()[index], numeric("node_features", index), rtol=2e-2, atol=2e-3)
+    for index in [(0, 0), (5, 1), (7, 0)]:
+        np.testing.assert_allclose(de.numpy()[index], numeric("edge_features", index), rtol=2e-2, atol=2e-3)
+    plain = {k: v for k, v in graph.items() if k != "edge_features"}
+    with pytest.raises(ValueError, match="edge_features"):
+        GINEConv(3)(plain)
+    with pytest.raises(ValueError, match="edge_features"):
+        GINEConv(3, validate=False)(plain)
 
 
 @pytest.mark.parametrize("aggregation", ["sum", "mean", "max"])
@@ -379,7 +455,7 @@ def test_save_and_reload(name, roundtrip):
     rng = np.random.default_rng(13)
     graph = random_graph(rng, 6, 10, edge_feature_size=2)
     inputs = [graph["node_features"], graph["edge_index"]]  # the list form of the graph input
-    if name.startswith("mp"):
+    if name.startswith(("mp", "gine")):
         inputs.append(graph["edge_features"])
     roundtrip(layer, inputs)
 

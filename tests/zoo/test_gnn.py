@@ -265,3 +265,45 @@ def test_bad_input_raises_a_clear_error_eagerly_and_in_predict():
     batch = model_inputs(graph_model, batch_of(rng))
     with pytest.raises((ValueError, tf.errors.InvalidArgumentError), match="node_graph_ids"):
         graph_model(dict(batch, node_graph_ids=batch["node_graph_ids"][:-1]))
+
+
+# ------------------------------------------------------------------------------------------------
+# gin with edge features (GINE, Hu et al. 2020)
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("task", ["node", "graph"])
+def test_gin_with_edge_features_uses_them(task, tmp_path):
+    rng = np.random.default_rng(9)
+    model = small("gin", task, edge_feature_size=D, classifier_activation=None)
+    assert input_names(model) == sorted(["edge_features", "edge_index", "node_features"]
+                                        + (["node_graph_ids"] if task == "graph" else []))
+    assert [type(model.get_layer(f"gin{i}")).__name__ for i in (1, 2)] == ["GINEConv", "GINEConv"]
+    assert model.get_layer("gin1").edge_dense.kernel.shape == (D, F)  # to the input width of each layer
+    assert model.get_layer("gin2").edge_dense.kernel.shape == (D, 8)
+    batch = model_inputs(model, batch_of(rng))
+    out = model(batch).numpy()
+    other = dict(batch, edge_features=rng.normal(size=batch["edge_features"].shape).astype("float32"))
+    assert np.abs(model(other).numpy() - out).max() > 1e-2 * np.abs(out).max()
+    path = tmp_path / "gine.keras"
+    model.save(path)
+    np.testing.assert_array_equal(keras.saving.load_model(path)(batch).numpy(), out)
+    run = tf.function(lambda g: model(g, training=False), input_signature=[_signature(model)])
+    for sizes in [(4, 1, 6, 3), (9,), (1, 5)]:
+        b = model_inputs(model, batch_of(rng, sizes))
+        np.testing.assert_allclose(run(b).numpy(), model(b).numpy(), rtol=1e-5, atol=1e-6)
+    assert run.experimental_get_tracing_count() == 1
+
+
+def test_gin_edge_feature_size_is_checked_and_in_the_card():
+    assert "edge_features" in zoo.card("gin").extra["inputs"]
+    assert "edge_features" in zoo.card("mpnn").extra["inputs"]
+    assert "edge_features" not in zoo.card("gcn").extra["inputs"]
+    assert input_names(zoo.build("gin")) == ["edge_index", "node_features", "node_graph_ids"]  # default 0: none
+    for bad in (-1, 2.5, True, "4"):
+        with pytest.raises(zoo.InvalidArgumentError, match="edge_feature_size must be an integer >= 0"):
+            zoo.build("gin", edge_feature_size=bad)
+        with pytest.raises(zoo.InvalidArgumentError, match="edge_feature_size must be an integer >= 0"):
+            zoo.build("mpnn", edge_feature_size=bad)
+    with pytest.raises(zoo.InvalidArgumentError, match="no option 'edge_feature_size'"):
+        zoo.build("gcn", edge_feature_size=4)

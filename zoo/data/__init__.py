@@ -15,6 +15,7 @@ from zoo.data.graphs import (
     shard_graph_batch,
 )
 from zoo.data.images import ImageFolder, list_image_folder
+from zoo.data.tu import load_tu
 from zoo.data.text import text_dataset, text_vectorizer, tokenize
 from zoo.data.tfgnn_interop import from_graph_tensor, to_graph_tensor
 from zoo.data.timeseries import TimeSeriesData, TsFormatError, load_ts, pad_sequences, standardize, timeseries_dataset
@@ -32,6 +33,7 @@ __all__ = [
     "load_gin_folds",
     "load_gin_text",
     "load_planetoid",
+    "load_tu",
     "merge_graphs",
     "shard_graph_batch",
     "to_graph_tensor",

@@ -15,6 +15,9 @@ Readers (any path; `zoo.data.load_dataset` reads the bundled and downloadable se
   `tag k nb_1 ... nb_k [f_1 ... f_m]`; and its `10fold_idx/{train,test}_idx-i.txt` folds. A
   separate test file is read with the training file's vocabulary: `load_gin_text(test_path,
   node_tags=train.tag_values, label_values=train.label_values)`.
+- `zoo.data.load_tu(folder)` (module `zoo.data.tu`): the TU Dortmund format (DS_A.txt,
+  DS_graph_indicator.txt, ...), into the same `GraphClassificationData`, with `edge_features`
+  from the edge labels (one-hot, vocabulary `edge_tag_values`) and attributes.
 
 Input for users: `from_edge_list(edges, ...)` and `from_networkx(graph, ...)` (networkx itself is
 not needed to import this module).
@@ -217,6 +220,19 @@ def from_networkx(graph, *, node_features=None, edge_features=None) -> dict:
 # --------------------------------------------------------------------------------------------------
 # Batching
 # --------------------------------------------------------------------------------------------------
+
+
+def edge_feature_size(graphs) -> int:
+    """D of the `edge_features` [e, D] that every graph has, 0 when none has them; an error when only
+    some have them or their sizes differ."""
+    sizes = {None if g.get(EDGE_FEATURES) is None else int(np.shape(g[EDGE_FEATURES])[-1]) for g in graphs}
+    if sizes == {None} or not sizes:
+        return 0
+    if None in sizes:
+        raise InvalidArgumentError("some graphs have edge_features and some do not")
+    if len(sizes) > 1:
+        raise InvalidArgumentError(f"the graphs have different edge feature sizes: {sorted(sizes)}")
+    return sizes.pop()
 
 
 def merge_graphs(graphs) -> dict:
@@ -534,6 +550,9 @@ class GraphClassificationData:
         tag_values: the node tag of each one-hot column (the file's own, sorted, or the
             `node_tags` it was read with).
         name: the data set's name.
+        edge_tag_values: the edge tag (TU edge label, e.g. bond type) of each one-hot column of
+            `edge_features` (the files' own, sorted, or the `edge_tags` they were read with);
+            empty when the graphs have no edge labels.
     """
 
     graphs: list
@@ -541,6 +560,7 @@ class GraphClassificationData:
     label_values: list = field(default_factory=list)
     tag_values: list = field(default_factory=list)
     name: str = ""
+    edge_tag_values: list = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.graphs)
@@ -553,6 +573,11 @@ class GraphClassificationData:
     def num_features(self) -> int:
         return int(self.graphs[0][NODE_FEATURES].shape[1])
 
+    @property
+    def edge_feature_size(self) -> int:
+        """D of the graphs' `edge_features` [e, D], 0 when they have none."""
+        return edge_feature_size(self.graphs)
+
     def subset(self, indices) -> "GraphClassificationData":
         indices = np.asarray(indices, dtype="int64")
         return GraphClassificationData(
@@ -561,6 +586,7 @@ class GraphClassificationData:
             label_values=self.label_values,
             tag_values=self.tag_values,
             name=self.name,
+            edge_tag_values=self.edge_tag_values,
         )
 
     def dataset(self, indices=None, *, batch_size: int = 32, shuffle: bool = False, seed: int | None = None):
@@ -695,19 +721,22 @@ def load_gin_text(path: str | os.PathLike, *, continuous_features: bool = True, 
     return GraphClassificationData(graphs, labels, label_values, tag_values, name=path.stem)
 
 
+_VOCABULARY_ATTRIBUTES = {"node_tags": "tag_values", "edge_tags": "edge_tag_values"}
+
+
 def _vocabulary(given, found: set, what: str) -> list:
-    """The values of a GIN reader's vocabulary: `given` (tags or labels as numbers, in order) or the
-    values `found` in the file, sorted."""
+    """The values of a graph reader's vocabulary (GIN text, TU): `given` (tags or labels as numbers, in
+    order) or the values `found` in the files, sorted."""
     if given is None:
         return sorted(found)
     if isinstance(given, (str, bytes)) or not hasattr(given, "__iter__"):
         raise InvalidArgumentError(f"{what} must be a sequence of values (e.g. the training set's "
-                                   f"{'tag_values' if what == 'node_tags' else what}), got {given!r}")
+                                   f"{_VOCABULARY_ATTRIBUTES.get(what, what)}), got {given!r}")
     values = []
     for value in given:
         number = _as_number(value)
         if number is None:
-            raise InvalidArgumentError(f"{what} must hold numbers (as written in GIN text files), got {value!r}")
+            raise InvalidArgumentError(f"{what} must hold numbers (as written in the data files), got {value!r}")
         values.append(number)
     if not values:
         raise InvalidArgumentError(f"{what} is empty: give at least one value, or None for the file's own")
@@ -735,16 +764,18 @@ def _listed(values, most: int = 10) -> str:
     return f"[{shown}{f', ... ({len(values) - most} more)' if len(values) > most else ''}]"
 
 
-def _warn_unknown_tags(where: str, graph_tags: list, tag_pos: dict) -> None:
-    """One warning for the nodes whose tag is not in the vocabulary (their one-hot rows are zero)."""
+def _warn_unknown_tags(where: str, graph_tags: list, tag_pos: dict, items: str = "node") -> None:
+    """One warning for the nodes (or edges, items="edge") whose tag is not in the vocabulary (their
+    one-hot rows are zero)."""
     unknown = [sum(t not in tag_pos for t in tags) for tags in graph_tags]
-    nodes = sum(unknown)
-    if not nodes:
+    count = sum(unknown)
+    if not count:
         return
     tags = sorted({t for tags in graph_tags for t in tags if t not in tag_pos})
-    log.warning("%s: %d of the %d nodes (in %d of the %d graphs) have node tags not in node_tags %s: %s; "
-                "their one-hot node features are all zero", where, nodes, sum(map(len, graph_tags)),
-                sum(n > 0 for n in unknown), len(graph_tags), _listed(list(tag_pos)), _listed(tags))
+    log.warning("%s: %d of the %d %ss (in %d of the %d graphs) have %s tags not in %s_tags %s: %s; "
+                "their one-hot %s features are all zero", where, count, sum(map(len, graph_tags)), items,
+                sum(n > 0 for n in unknown), len(graph_tags), items, items, _listed(list(tag_pos)), _listed(tags),
+                items)
 
 
 def load_gin_folds(folder: str | os.PathLike, num_folds: int = 10) -> list[tuple[np.ndarray, np.ndarray]]:

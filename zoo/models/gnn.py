@@ -12,7 +12,8 @@
 |             | 3.3: 8 heads x 8 features, ELU, output 1 head, dropout 0.6 on inputs and attention) |                |
 | `gin`       | Xu, Hu, Leskovec, Jegelka (2019). How Powerful are Graph Neural Networks? ICLR. | `GINConv`         |
 |             | arXiv:1810.00826 (section 7: 5 layers incl. the input, 2-layer MLPs, 64 hidden, |                    |
-|             | batch norm, sum readout of every layer concatenated (eq. 4.2), dropout 0.5)     |                    |
+|             | batch norm, sum readout of every layer concatenated (eq. 4.2), dropout 0.5);    | `GINEConv` with   |
+|             | with edge features the GINE form of Hu et al. (2020), arXiv:1905.12265          | edge_feature_size |
 | `mpnn`      | Gilmer et al. (2017). Neural Message Passing for Quantum Chemistry. ICML.       | `MessagePassing`   |
 |             | arXiv:1703.01212 (pair-message network with edge features, GRU update)           |                    |
 
@@ -20,7 +21,7 @@ Inputs: a dict of plain tensors (see `layers.message_passing`), with no batch ax
 
     node_features   keras.Input(shape=(F,))                          -> [N, F]
     edge_index      keras.Input(batch_shape=(2, None), dtype="int32") -> [2, E]
-    edge_features   keras.Input(shape=(D,))                          -> [E, D]   (mpnn, edge_feature_size > 0)
+    edge_features   keras.Input(shape=(D,))                          -> [E, D]   (gin, mpnn: edge_feature_size = D > 0)
     node_graph_ids  keras.Input(shape=(), dtype="int32")             -> [N]      (task="graph")
 
 N and E are dynamic, so one model (and one traced `tf.function`) serves every batch. Feed it whole
@@ -32,6 +33,16 @@ its first axis (the check layer reports it), and `fit` on per-replica batches
 (`strategy.distribute_datasets_from_function`) fails in Keras 3.15 (an AddN of differently shaped
 per-replica tensors). A `strategy.run` step over per-replica batches runs: distributed training of
 graph models needs the project's own step. Models save to `.keras` and reload with no custom objects.
+
+`gin` and `mpnn` take the option `edge_feature_size` D (gin: 0 = none, the default; mpnn: 4, the
+bond types of MUTAG; 0 = none): with D > 0 the model has the `edge_features` input and uses it
+(gin: `GINEConv` layers, h_v' = MLP((1 + eps) h_v + sum_u ReLU(h_u + e_uv W + b)), W [D, F] per
+layer; mpnn: the edge's features enter each message). `zoo train` builds them with the data's D
+(a TU data set folder with DS_edge_labels.txt, `zoo.data.load_tu`, gives the one-hot bond type;
+data without edge features gives 0; `--set edge_feature_size=0` trains without them). `zoo.fit`
+checks a model against its data: a model without the input on data with edge features warns
+and leaves them out; a model with the input on data without them, or of another D, is an error
+saying which edge_feature_size to build with (`zoo.training.edge_features`).
 
 The first layer, "validate_graph_batch" (`layers.ValidateGraphBatch`), checks the batch (node ids
 in range and not negative, ranks, lengths); every other layer reads its output, so inside
@@ -53,7 +64,7 @@ from dataclasses import dataclass
 import keras
 from keras import layers
 
-from layers.graph_conv import GATv2Conv, GCNConv, GINConv, SAGEConv
+from layers.graph_conv import GATv2Conv, GCNConv, GINConv, GINEConv, SAGEConv
 from layers.graph_pooling import READOUTS, GraphReadout
 from layers.message_passing import MessagePassing, ValidateGraphBatch
 from layers.normalization import FusedBatchNormalization
@@ -119,8 +130,10 @@ class GATConfig(GNNConfig):
 @dataclass(frozen=True)
 class GINConfig(GNNConfig):
     """GIN: MLP depth of each GINConv, eps learnable (GIN-eps) or fixed at 0 (GIN-0), batch norm (momentum
-    0.9: PyTorch's default, as in the paper's code)."""
+    0.9: PyTorch's default, as in the paper's code); edge_feature_size D > 0: GINEConv layers (Hu et al.
+    2020) over an `edge_features` [E, D] input, 0 (the default): GINConv, no edge input."""
 
+    edge_feature_size: int = 0
     mlp_layers: int = 2
     learn_epsilon: bool = False
     batch_norm: bool = True
@@ -129,7 +142,8 @@ class GINConfig(GNNConfig):
 
 @dataclass(frozen=True)
 class MPNNConfig(GNNConfig):
-    """MPNN: size of the edge features (0: none), aggregation and update of each message-passing step."""
+    """MPNN: size of the edge features (0: none; 4 by default, MUTAG's bond types; `zoo train` and
+    `zoo.fit`'s data decide it when they build the model), aggregation and update of each step."""
 
     edge_feature_size: int = 4
     aggregation: str = "sum"
@@ -145,6 +159,12 @@ VARIANTS = {
                      jumping_knowledge=True),
     "mpnn": MPNNConfig(task="graph", hidden=(64, 64, 64), dropout=0.0, head_dropout=0.0, readout="sum",
                        edge_feature_size=4),
+}
+
+# the models that take edge features (option `edge_feature_size`): their card's `edge_features` input
+EDGE_INPUTS = {
+    "gin": "[E, D] float32, with edge_feature_size=D > 0 (default 0: no edge input)",
+    "mpnn": "[E, D] float32, D = edge_feature_size (default 4; 0: no edge input)",
 }
 
 _PREFIX = {GCNConfig: "gcn", SAGEConfig: "sage", GATConfig: "gat", GINConfig: "gin", MPNNConfig: "mp"}
@@ -181,7 +201,8 @@ _TABLE = {
         "graph", (7,), 2, 32_212, 31_184,
         "Xu, Hu, Leskovec, Jegelka (2019). How Powerful are Graph Neural Networks? ICLR. "
         "https://arxiv.org/abs/1810.00826",
-        "graph isomorphism network: 4 GIN layers (2-layer MLPs, 64 hidden), sum readout of every layer",
+        "graph isomorphism network: 4 GIN layers (2-layer MLPs, 64 hidden), sum readout of every layer; "
+        "GINE layers over edge features with edge_feature_size > 0",
         _MUTAG,
     ),
     "mpnn": (
@@ -250,7 +271,7 @@ CARDS = {
             "inputs": {
                 "node_features": "[N, F] float32",
                 "edge_index": "[2, E] int32 (senders, receivers)",
-                **({"edge_features": "[E, D] float32"} if name == "mpnn" else {}),
+                **({"edge_features": EDGE_INPUTS[name]} if name in EDGE_INPUTS else {}),
                 **({"node_graph_ids": "[N] int32"} if level == "graph" else {}),
             },
         },
@@ -281,13 +302,15 @@ def _check_config(config: GNNConfig, name: str) -> None:
         bad(f"normalization must be 'sym' or 'mean', got {config.normalization!r}")
     if isinstance(config, SAGEConfig) and config.aggregator not in ("mean", "max"):
         bad(f"aggregator must be 'mean' or 'max', got {config.aggregator!r}")
+    if isinstance(config, (GINConfig, MPNNConfig)):
+        size = config.edge_feature_size
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            bad(f"edge_feature_size must be an integer >= 0 (the D of edge_features [E, D]; 0 for none), got {size!r}")
     if isinstance(config, MPNNConfig):
         if config.aggregation not in ("sum", "mean", "max"):
             bad(f"aggregation must be 'sum', 'mean' or 'max', got {config.aggregation!r}")
         if config.update not in ("gru", "dense"):
             bad(f"update must be 'gru' or 'dense', got {config.update!r}")
-        if config.edge_feature_size < 0:
-            bad(f"edge_feature_size must be >= 0, got {config.edge_feature_size!r}")
         if config.update == "gru" and len(set(hidden)) > 1:
             bad(f"update='gru' keeps the state size, so every hidden width must be equal, got {hidden}")
     if not hidden and not (config.task == "node" and isinstance(config, (GCNConfig, GATConfig))):
@@ -328,7 +351,7 @@ def _graph_layer(config: GNNConfig, units: int, *, name: str, activation, valida
             **common,
         )
     if isinstance(config, GINConfig):
-        return GINConv(
+        return (GINEConv if config.edge_feature_size else GINConv)(
             units,
             mlp_layers=config.mlp_layers,
             learn_epsilon=config.learn_epsilon,
@@ -360,7 +383,7 @@ def _build_gnn(config: GNNConfig, *, name, num_classes, input_shape, include_top
     node_task = config.task == "node"
     conv_head = node_task and include_top and isinstance(config, (GCNConfig, GATConfig))
     needs_ids = (include_top and not node_task) or (not include_top and pooling is not None)
-    edge_size = config.edge_feature_size if isinstance(config, MPNNConfig) else 0
+    edge_size = getattr(config, "edge_feature_size", 0)
     inputs = graph_inputs(feature_size, edge_feature_size=edge_size, node_graph_ids=needs_ids)
     prefix = _PREFIX[type(config)]
 

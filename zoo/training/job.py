@@ -6,6 +6,7 @@ import ast
 import os
 
 from zoo.errors import InvalidArgumentError
+from zoo.training.edge_features import build_options as edge_feature_options
 from zoo.training.sources import read_source
 
 
@@ -38,11 +39,13 @@ def train_job(
     """Build `model_name` for the data at `data`, train it with `zoo.fit`, save it to `output`.
 
     `data` and `validation_data` are paths of any kind `zoo.training.sources` reads (image folder,
-    `.npz`, `.ts`, Planetoid `.npz`, GIN text file or folder); `validation_data` is evaluated after
-    every epoch (the history's `val_` entries), a `.ts` or GIN text file encoded with `data`'s
-    vocabulary (class names; node tags and labels). The number of classes, the input shape
-    and the task (graphs: node or graph) default to the data's; class names the data has (image
-    sub-folders, `.ts` labels) go with the model, into a `.keras` output and its export. An image
+    `.npz`, `.ts`, Planetoid `.npz`, GIN text file or folder, TU data set folder); `validation_data`
+    is evaluated after every epoch (the history's `val_` entries), a `.ts`, GIN text or TU file
+    encoded with `data`'s vocabulary (class names; node tags, edge tags and labels). The number of
+    classes, the input shape, the task (graphs: node or graph) and, for models that take edge
+    features (gin, mpnn: option `edge_feature_size`), the size of the edge features (0 when the
+    data has none) default to the data's (`overrides` win: `edge_feature_size=0` trains without
+    them); class names the data has (image sub-folders, `.ts` labels) go with the model, into a `.keras` output and its export. An image
     folder is streamed by `zoo.fit` at the model's input size: `image_size` (with the card's
     channels), or the card's default input shape.
     Returns (model, history).
@@ -67,8 +70,9 @@ def train_job(
     input_shape = source.input_shape
     if source.kind == "images" and image_size:  # a folder is resized to the model: --image-size, the card's channels
         input_shape = (*image_size, zoo.card(model_name).input_shape[-1])
+    implied = {**source.overrides, **edge_feature_options(zoo.card(model_name), source)}
     model = zoo.build(model_name, num_classes=classes, input_shape=input_shape, weights=weights,
-                      class_names=names, **{**source.overrides, **(overrides or {})})
+                      class_names=names, **{**implied, **(overrides or {})})
     history = fit(model, source, validation_data=validation, strategy=strategy, **fit_kwargs)
     if output:
         save_model(model, output, chief=is_chief(strategy))

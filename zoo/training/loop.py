@@ -24,6 +24,7 @@ from zoo.errors import InvalidArgumentError, ZooError
 from zoo.training.budget import Budget, fill_in, recipe_of
 from zoo.training.checkpoints import Checkpoints, TrainingState
 from zoo.training.data import TrainingData, check_labels
+from zoo.training.edge_features import match as match_edge_features
 from zoo.training.image_folders import bind as bind_image_folders
 from zoo.training.sources import DataSource, read_source
 from zoo.training.precision import rebuild_with_policy
@@ -173,7 +174,8 @@ def fit(
     strategy = resolve_strategy(strategy)
     data, validation_data = bind_image_folders(model, data, validation_data, validation_split=validation_split,
                                                cache=cache, on_bad_file=on_bad_file, seed=seed, verbose=verbose)
-    source = read_source(data, name="data")
+    read = read_source(data, name="data")
+    source = match_edge_features(model, read)  # another source when it leaves the data's edge features out
     _check_source_labels(model, source)
     _adopt_class_names(model, source)
     args = fill_in(recipe, model, source, batch_size=batch_size, epochs=epochs, optimizer=optimizer,
@@ -186,7 +188,9 @@ def fit(
     if validation_data is None and source.validation is not None:  # the data's own split (Planetoid's val)
         validation_data = source.validation
     if validation_data is not None:
-        validation_source = read_source(validation_data, name="validation_data", training=source)
+        validation_source = match_edge_features(
+            model, read_source(validation_data, name="validation_data", training=source), "validation_data",
+            warn=source is read)
         _check_source_labels(model, validation_source)
         validation = validation_source.training_data(batch_size, False, 0)
 
@@ -455,7 +459,7 @@ def evaluate(model: keras.Model, data, *, batch_size: int = 256, loss=None, metr
     names (`on_bad_file` as in `fit`)."""
     strategy = resolve_strategy(strategy)
     data, _ = bind_image_folders(model, data, on_bad_file=on_bad_file, caller="zoo.evaluate", adopt_class_names=False)
-    source = read_source(data, name="data")
+    source = match_edge_features(model, read_source(data, name="data"))
     source = source.test or source
     _check_source_labels(model, source)
     return evaluate_data(_evaluator(model, strategy, loss, metrics), source.training_data(batch_size, False, 0))

@@ -15,15 +15,16 @@ number of classes, the input shape, the task, the class names). The forms:
 | `(list_of_arrays_of_different_lengths, labels)` | sequences, padded at the end |
 | `TimeSeriesData` / a `.ts` file | sequences, padded at the end |
 | `NodeClassificationData` / a Planetoid `.npz` | its train split, validated on its val split |
-| `GraphClassificationData` / a GIN text file or folder | graph classification, batched |
+| `GraphClassificationData` / a GIN text file or folder / a TU folder (`DS_A.txt`, ...) | graph classification, batched |
 | a folder of images (one sub-folder per class) | listed, not decoded: `zoo.fit` streams it at the model's input size (`zoo.training.image_folders`) |
 | a `.npz` with `x`/`y` (or `images`/`labels`, `x_train`/`y_train`) | examples |
 
 Validation data read for training data (`read_source(validation_data, training=source)`) is
 encoded as the training data was: a `.ts` file's labels through the training data's class names,
 a GIN text file's node tags and labels through the training file's vocabulary (`tag_values`,
-`label_values`; `DataSource.vocabulary`), and an in-memory set with another vocabulary is an error
-rather than columns and classes that silently mean something else.
+`label_values`; a TU set's also its edge tags, `edge_tag_values`; `DataSource.vocabulary`), and
+an in-memory set with another vocabulary is an error rather than columns and classes that
+silently mean something else.
 
 Arrays and graph lists are reshuffled every epoch with a fixed seed (the order of epoch e depends only
 on (seed, e)), so a resumed run sees the same order as the original and can skip what it trained.
@@ -37,6 +38,8 @@ from typing import Callable
 
 import numpy as np
 
+from zoo.data.graphs import edge_feature_size
+from zoo.data.tu import is_tu
 from zoo.errors import InvalidArgumentError
 from zoo.training.data import TrainingData, arrays_training_data, check_batch_size
 
@@ -61,7 +64,10 @@ class DataSource:
         description: one line saying what was read, e.g. "GIN text file MUTAG.txt: 188 graphs".
         vocabulary: how the data's values were encoded, as keyword arguments of its reader, so that
             its validation data is read the same way: time series {"class_names": (...)}, GIN
-            graphs {"node_tags": [...], "label_values": [...]}; empty for other data.
+            graphs {"node_tags": [...], "label_values": [...]}, TU graphs also {"edge_tags": [...]};
+            empty for other data.
+        edge_feature_size: graphs: D of their `edge_features` [E, D], 0 when they have none; None
+            for other data, or a dataset whose elements do not say.
     """
 
     training_data: Callable[[int, bool, int], TrainingData]
@@ -75,6 +81,7 @@ class DataSource:
     test: "DataSource | None" = None
     description: str = ""
     vocabulary: dict = field(default_factory=dict)
+    edge_feature_size: int | None = None
 
 
 def read_source(data, *, name: str = "data", training: DataSource | None = None) -> DataSource:
@@ -106,6 +113,8 @@ def _check_vocabulary(source: DataSource, training: DataSource, name: str) -> No
     own = " and ".join(f"{key} {list(source.vocabulary[key])[:20]}" for key in keys)
     expected = " and ".join(f"{key} {list(training.vocabulary[key])[:20]}" for key in keys)
     how = ("zoo.data.load_ts(path, class_names=train.class_names)" if keys == ["class_names"] else
+           "zoo.data.load_tu(path, node_tags=train.tag_values, edge_tags=train.edge_tag_values, "
+           "label_values=train.label_values)" if "edge_tags" in training.vocabulary else
            "zoo.data.load_gin_text(path, node_tags=train.tag_values, label_values=train.label_values)")
     raise InvalidArgumentError(
         f"{name} was encoded with {own}, but the training data with {expected}: a feature column or class index "
@@ -123,7 +132,8 @@ def _read(data, *, name: str, vocabulary: dict) -> DataSource:
         return data
     if isinstance(data, tf.data.Dataset):
         return DataSource(lambda batch_size, shuffle, seed: TrainingData(lambda epoch: data, None, None), "dataset",
-                          description="a tf.data.Dataset, used as given")
+                          description="a tf.data.Dataset, used as given",
+                          edge_feature_size=_dataset_edge_feature_size(data))
     if isinstance(data, (str, os.PathLike)):
         return _read_path(os.fspath(data), name=name, vocabulary=vocabulary)
     if isinstance(data, TimeSeriesData):
@@ -138,14 +148,15 @@ def _read(data, *, name: str, vocabulary: dict) -> DataSource:
                              class_names=tuple(str(v) for v in data.label_values) or None,
                              description=f"graph classification set {data.name}: {len(data)} graphs")
         source.vocabulary = {key: list(values) for key, values in
-                             (("node_tags", data.tag_values), ("label_values", data.label_values)) if values}
+                             (("node_tags", data.tag_values), ("edge_tags", data.edge_tag_values),
+                              ("label_values", data.label_values)) if values}
         return source
     if isinstance(data, tuple) and len(data) == 2:
         return _pair(*data, name=name)
     raise InvalidArgumentError(
         f"{name} must be a tf.data.Dataset, a tuple (inputs, labels) of arrays, a graph dict, graphs or series, a "
         f"zoo.data set (TimeSeriesData, NodeClassificationData, GraphClassificationData), or a path to an image "
-        f"folder, a .npz, a .ts file or a GIN text file; got {type(data).__name__}"
+        f"folder, a .npz, a .ts file, a GIN text file or a TU folder; got {type(data).__name__}"
     )
 
 
@@ -240,7 +251,7 @@ def _single_element(graph, labels, weights, kind, overrides, description, checke
     return DataSource(lambda batch_size, shuffle, seed: TrainingData(lambda epoch: dataset, 1, 1), kind,
                       num_classes=_num_classes(checked), input_shape=(graph[NODE_FEATURES].shape[1],),
                       overrides=overrides, labels=checked if np.issubdtype(np.asarray(checked).dtype, np.integer) else None,
-                      description=description)
+                      description=description, edge_feature_size=edge_feature_size([graph]))
 
 
 def _graph_list(graphs, labels, *, name: str, num_classes=None, class_names=None, description: str = "") -> DataSource:
@@ -254,6 +265,10 @@ def _graph_list(graphs, labels, *, name: str, num_classes=None, class_names=None
     widths = {g[NODE_FEATURES].shape[1] for g in graphs}
     if len(widths) > 1:
         raise InvalidArgumentError(f"{name}: the graphs' node features differ in size: {sorted(widths)}")
+    try:
+        edge_size = edge_feature_size(graphs)
+    except InvalidArgumentError as error:
+        raise InvalidArgumentError(f"{name}: {error}") from None
     batches = None
 
     def training_data(batch_size, shuffle, seed):
@@ -271,7 +286,7 @@ def _graph_list(graphs, labels, *, name: str, num_classes=None, class_names=None
     return DataSource(training_data, "graphs", num_classes=num_classes or _num_classes(labels),
                       input_shape=(widths.pop(),), overrides={"task": "graph"}, class_names=class_names,
                       labels=labels if np.issubdtype(labels.dtype, np.integer) else None,
-                      description=description or f"{len(graphs)} graphs")
+                      description=description or f"{len(graphs)} graphs", edge_feature_size=edge_size)
 
 
 def _planetoid(graph) -> DataSource:
@@ -282,11 +297,26 @@ def _planetoid(graph) -> DataSource:
         return DataSource(lambda batch_size, shuffle, seed: TrainingData(lambda epoch: dataset, 1, 1), "node_graph",
                           num_classes=graph.num_classes, input_shape=(graph.num_features,), overrides={"task": "node"},
                           labels=graph.labels[graph.labels >= 0],
-                          description=f"graph {graph.name}: {graph.num_nodes} nodes, {name} split")
+                          description=f"graph {graph.name}: {graph.num_nodes} nodes, {name} split",
+                          edge_feature_size=edge_feature_size([graph.graph]))
 
     source = split("train")
     source.validation, source.test = split("val"), split("test")
     return source
+
+
+def _dataset_edge_feature_size(dataset) -> int | None:
+    """D of the `edge_features` of a dataset of `(graph batch dict, labels[, weights])`, 0 when its
+    graph batches have none, None when its elements are not graph batches (or D is not static)."""
+    spec = dataset.element_spec
+    batch = spec[0] if isinstance(spec, tuple) and spec else spec
+    if not isinstance(batch, dict) or NODE_FEATURES not in batch or EDGE_INDEX not in batch:
+        return None
+    edges = batch.get("edge_features")
+    if edges is None:
+        return 0
+    size = edges.shape[-1] if edges.shape.rank else None
+    return None if size is None else int(size)
 
 
 def _num_classes(labels) -> int | None:
@@ -340,6 +370,13 @@ def _read_path(path: str, *, name: str, vocabulary: dict) -> DataSource:
         return _read(series, name=name, vocabulary={})
     if is_planetoid(path):
         return _planetoid(zoo_data.load_planetoid(path))
+    if is_tu(path):
+        graphs = zoo_data.load_tu(path, node_tags=vocabulary.get("node_tags"), edge_tags=vocabulary.get("edge_tags"),
+                                  label_values=vocabulary.get("label_values"))
+        source = _read(graphs, name=name, vocabulary={})
+        source.description = f"TU data set {graphs.name}: {len(graphs)} graphs" + (
+            f", edge features of size {source.edge_feature_size}" if source.edge_feature_size else "")
+        return source
     if path.endswith(".txt") or (os.path.isdir(path) and is_gin_folder(path)):
         graphs = zoo_data.load_gin_text(path, node_tags=vocabulary.get("node_tags"),
                                         label_values=vocabulary.get("label_values"))
@@ -354,7 +391,8 @@ def _read_path(path: str, *, name: str, vocabulary: dict) -> DataSource:
         x, y = _npz_arrays(path)
         return _arrays(x, y, name=name, description=f"{base}: {len(y)} examples")
     raise InvalidArgumentError(
-        f"cannot read {name} from {path!r}: expected an image folder, a .npz file, a .ts file or a GIN text file")
+        f"cannot read {name} from {path!r}: expected an image folder, a .npz file, a .ts file, a GIN text file or a "
+        f"TU data set's folder")
 
 
 def _npz_arrays(path: str):
