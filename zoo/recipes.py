@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 SCHEDULES = ("constant", "step", "plateau", "cosine", "linear")
 KEEP = ("best_validation", "best_training_loss", "last")
+STOPS = ("patience", "window")
 AUGMENTATIONS = ("horizontal_flip", "random_crop")
 _SCHEDULE_ARGS = {
     "constant": set(),
@@ -63,6 +64,9 @@ class Recipe:
         patience: stop after this many epochs without improvement of the monitored loss (the one
             `keep` names; validation loss when there is validation data and `keep` is "last"), or
             None for no early stopping.
+        stop: how `patience` stops: "patience" (no new lowest value for `patience` epochs, as Keras'
+            EarlyStopping) or "window" (the epoch's value is above the mean of the `patience` epochs
+            before it: Kipf & Welling's GCN rule, which trains longer on a noisy validation loss).
         notes: what the recipe leaves out of its source or adds to it.
     """
 
@@ -82,6 +86,7 @@ class Recipe:
     augment: tuple[str, ...] = ()
     keep: str = "last"
     patience: int | None = None
+    stop: str = "patience"
     notes: str = ""
 
     def __post_init__(self):
@@ -97,6 +102,8 @@ class Recipe:
             bad(f"schedule {self.schedule!r} takes {sorted(_SCHEDULE_ARGS[self.schedule])}, got {sorted(unknown)}")
         if self.keep not in KEEP:
             bad(f"keep must be one of {KEEP}, got {self.keep!r}")
+        if self.stop not in STOPS:
+            bad(f"stop must be one of {STOPS}, got {self.stop!r}")
         if not set(self.augment) <= set(AUGMENTATIONS):
             bad(f"augment takes {AUGMENTATIONS}, got {self.augment!r}")
         if self.epochs < 1 or self.batch_size < 1 or self.min_steps < 0:
@@ -175,7 +182,9 @@ class Recipe:
         if self.augment:
             parts.append("augment " + "+".join(self.augment))
         parts.append("keep " + self.keep.replace("_", " "))
-        if self.patience:
+        if self.patience and self.stop == "window":
+            parts.append(f"stop when the loss exceeds its mean of the {self.patience} epochs before")
+        elif self.patience:
             parts.append(f"patience {self.patience}")
         limit = self.time_limit if time_limit is None else time_limit
         if limit:

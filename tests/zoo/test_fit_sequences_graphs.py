@@ -73,7 +73,9 @@ def test_graph_batches_are_split_across_replicas_and_train_as_on_one_device():
                          batch_norm=False, dropout=0.0, head_dropout=0.0)
 
     single, mirrored = gin(), gin()
-    kwargs = dict(epochs=2, optimizer="sgd", learning_rate=0.01, verbose=0, recipe=None)  # the last weights
+    # a rate that trains smoothly: at 0.01 this model without batch norm overshoots (loss 4.7 -> 23 in the
+    # first epoch) and the two runs, 1e-7 apart after it, part by 1e-4 when a ReLU falls the other way
+    kwargs = dict(epochs=2, optimizer="sgd", learning_rate=0.001, verbose=0, recipe=None)  # the last weights
     untrained = zoo.evaluate(gin(), data)
     zoo.fit(single, data, strategy="one_device", **kwargs)
     zoo.fit(mirrored, data, strategy=strategy, **kwargs)

@@ -1,11 +1,11 @@
 """Accuracy of the graph models on real data (the bundled Cora and MUTAG), with fixed seeds.
 
-- gcn on Cora, Planetoid split (140 training nodes): test accuracy, mean of 3 seeds >= 0.80
-  (Kipf & Welling report 81.5 %). Setup of the paper: row-normalized features, Adam 0.01,
-  dropout 0.5, weight decay 5e-4 on the first layer, 200 epochs, model selection on the 500
-  validation nodes (the weights of the epoch with the lowest validation loss).
-- gat on Cora: test accuracy >= 0.80 (GAT reports 83.0 %). Adam 0.005, dropout 0.6 on inputs and
-  attention, weight decay 5e-4; 100 epochs.
+- gcn on Cora and CiteSeer, gat on Cora, Planetoid split (Cora: 140 training nodes), trained by a
+  plain `zoo.fit(model, train, validation_data=val)`: the card's recipe, the same for every data set
+  (gcn: Kipf & Welling's Adam 0.01, up to 200 epochs, stopping when the validation loss exceeds its
+  mean of the 10 epochs before, last weights; gat: Adam 0.005, patience 100 on the validation loss,
+  best weights). Bounds: gcn Cora mean of 3 seeds >= 0.805 (paper 0.815), CiteSeer >= 0.70 (0.703),
+  gat Cora >= 0.825 (0.830); the figures over more seeds are in the comment above the tests.
 - gin on MUTAG, the 10 folds of the GIN code: mean test accuracy >= 0.85 (GIN reports 89.4 % for
   the best epoch of the averaged curve). Full-batch Adam 0.01 halved every 50 epochs, 200 epochs
   per fold (the paper: batches of 32 graphs, 350 epochs).
@@ -41,53 +41,53 @@ def _report(capsys, text):
         print(f"\n[accuracy] {text}")
 
 
-def _cora_accuracy(name, data, *, seeds, epochs, learning_rate, select_on_validation=False):
-    def build():
-        return zoo.build(name, num_classes=data.num_classes, input_shape=(data.num_features,))
-
-    model = build()
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss="sparse_categorical_crossentropy",
-        weighted_metrics=["accuracy"],
-    )
-    train, test = data.dataset("train"), data.dataset("test")
-    accuracies = []
+def _card_recipe_accuracy(name, data, seeds):
+    """Test accuracies of `name` trained by plain `zoo.fit` (its card's recipe: optimizer, budget,
+    stopping rule, kept weights) on the Planetoid split, validating on its 500 validation nodes."""
+    accuracies, epochs = [], []
     for seed in seeds:
-        _fresh_start(model, build, seed)
-        if select_on_validation:
-            best = keras.callbacks.EarlyStopping(monitor="val_loss", patience=20, restore_best_weights=True)
-            model.fit(train, validation_data=data.dataset("val"), epochs=epochs, verbose=0, callbacks=[best])
-        else:
-            model.fit(train, epochs=epochs, verbose=0)
-        accuracies.append(model.evaluate(test, verbose=0)[1])
-    return accuracies
+        keras.utils.set_random_seed(seed)
+        model = zoo.build(name, num_classes=data.num_classes, input_shape=(data.num_features,))
+        history = zoo.fit(model, data.dataset("train"), validation_data=data.dataset("val"), verbose=0)
+        accuracies.append(zoo.evaluate(model, data.dataset("test"))["accuracy"])
+        epochs.append(len(history.history["loss"]))
+    return accuracies, epochs
+
+
+def _report_planetoid(capsys, name, dataset, seeds, accuracies, epochs, start, paper):
+    _report(
+        capsys,
+        f"{name} on {dataset} (Planetoid split, card recipe): mean test accuracy {np.mean(accuracies):.4f} (seeds "
+        f"{', '.join(map(str, seeds))}: {', '.join(f'{a:.4f}' for a in accuracies)}; epochs "
+        f"{', '.join(map(str, epochs))}) in {time.perf_counter() - start:.1f} s; paper {paper}",
+    )
+
+
+# Row-normalized features are these data sets' standard preprocessing (Kipf & Welling's and GAT's
+# code, PyG's NormalizeFeatures): `normalize_features=True`, as the graphs notebook loads Cora.
+# The card recipes reached: gcn on Cora 0.8110 +- 0.0065 (seeds 0-9), on CiteSeer (seeds 0-2)
+# 0.7040; gat on Cora (seeds 0-1) 0.8335. CI runs fewer seeds: the bounds sit a point under those.
 
 
 def test_gcn_on_cora(capsys):
-    start = time.perf_counter()
-    data = load_dataset("cora", normalize_features=True)
-    accuracies = _cora_accuracy("gcn", data, seeds=(0, 1, 2), epochs=200, learning_rate=0.01,
-                                select_on_validation=True)
-    mean = float(np.mean(accuracies))
-    _report(
-        capsys,
-        f"gcn on Cora (Planetoid split): test accuracy {mean:.4f} (seeds 0, 1, 2: "
-        f"{', '.join(f'{a:.4f}' for a in accuracies)}) in {time.perf_counter() - start:.1f} s; paper 0.815",
-    )
-    assert mean >= 0.80
+    start, seeds = time.perf_counter(), (0, 1, 2)
+    accuracies, epochs = _card_recipe_accuracy("gcn", load_dataset("cora", normalize_features=True), seeds)
+    _report_planetoid(capsys, "gcn", "Cora", seeds, accuracies, epochs, start, "0.815")
+    assert np.mean(accuracies) >= 0.805
+
+
+def test_gcn_on_citeseer(capsys):
+    start, seeds = time.perf_counter(), (1,)
+    accuracies, epochs = _card_recipe_accuracy("gcn", load_dataset("citeseer", normalize_features=True), seeds)
+    _report_planetoid(capsys, "gcn", "CiteSeer", seeds, accuracies, epochs, start, "0.703")
+    assert np.mean(accuracies) >= 0.70
 
 
 def test_gat_on_cora(capsys):
-    start = time.perf_counter()
-    data = load_dataset("cora", normalize_features=True)
-    (accuracy,) = _cora_accuracy("gat", data, seeds=(0,), epochs=100, learning_rate=0.005)
-    _report(
-        capsys,
-        f"gat on Cora (Planetoid split): test accuracy {accuracy:.4f} (seed 0) in "
-        f"{time.perf_counter() - start:.1f} s; paper (GAT) 0.830",
-    )
-    assert accuracy >= 0.80
+    start, seeds = time.perf_counter(), (1,)
+    accuracies, epochs = _card_recipe_accuracy("gat", load_dataset("cora", normalize_features=True), seeds)
+    _report_planetoid(capsys, "gat", "Cora", seeds, accuracies, epochs, start, "0.830")
+    assert np.mean(accuracies) >= 0.825
 
 
 def test_gin_on_mutag_10_fold(capsys):

@@ -137,6 +137,29 @@ def test_plateau_halves_down_to_its_floor():
     assert lrs == pytest.approx([0.1, 0.1, 0.1, 0.05, 0.05, 0.03, 0.03])
 
 
+def _stopping_epoch(recipe, losses):
+    """The epoch at which a Budget of `recipe` stops on these validation losses (None: never)."""
+    budget = Budget(recipe, epochs=len(losses), optimizers=[], schedule=False, has_validation=True,
+                    time_limit=None, strategy=tf.distribute.get_strategy())
+    for epoch, loss in enumerate(losses):
+        if budget.end_epoch(epoch, {"loss": 0.0, "val_loss": loss}, _mlp()):
+            return epoch
+    return None
+
+
+def test_window_rule_stops_as_kipf_and_wellings_code():
+    """GCN's train.py: stop at the epoch whose validation loss exceeds the mean of the `patience` before it
+    (after at least that many); "patience" stops `patience` epochs after the lowest value."""
+    window = Recipe(source="test", keep="last", patience=3, stop="window")
+    losses = [1.0, 0.8, 0.9, 0.85, 0.84, 0.84, 0.9]  # each under the mean of the 3 before, until 0.9 > 0.843
+    assert _stopping_epoch(window, losses) == 6
+    assert _stopping_epoch(window, [0.9, 0.5, 2.0]) is None  # fewer than 3 epochs before: no rule yet
+    assert _stopping_epoch(window.replace(stop="patience"), losses) == 4  # 0.8 at epoch 1, 3 epochs without
+    assert "exceeds its mean of the 3 epochs before" in window.summary("gcn")
+    with pytest.raises(ValueError, match="stop must be one of"):
+        Recipe(source="test", stop="sometimes")
+
+
 def test_early_stopping_on_gunpoint_restores_the_best_weights():
     train, test = load_dataset("gunpoint")
     model = zoo.build("conv1d", num_classes=2, input_shape=(None, 1), filters=(16, 32, 16))

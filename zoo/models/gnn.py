@@ -217,10 +217,10 @@ _TABLE = {
 # Training recipes, as data (the weight decay of GCN and GAT is their models' L2, `l2` above, not the optimizer's).
 RECIPES = {
     "gcn": Recipe(
-        source="Kipf & Welling 2017 §5.2",
-        optimizer="adam", learning_rate=0.01, epochs=200, batch_size=1, keep="best_validation", patience=10,
-        notes="weight decay 5e-4 on the first layer is the model's l2; the paper stops when the validation loss "
-              "exceeds its mean of the last 10 epochs: here after 10 epochs without a lower one",
+        source="Kipf & Welling 2017 §5.2, tkipf/gcn train.py",
+        optimizer="adam", learning_rate=0.01, epochs=200, batch_size=1, keep="last", patience=10, stop="window",
+        notes="weight decay 5e-4 on the first layer is the model's l2; as the code, training stops when the "
+              "validation loss exceeds its mean of the 10 epochs before, and the last weights are kept",
     ),
     "gat": Recipe(
         source="Velickovic et al. 2018 §3.3, PetarV-/GAT execute_cora.py",

@@ -132,6 +132,7 @@ class Budget:
         self.plateau_monitor = plateau if has_validation else "loss"
         self.time_limit, self.start = time_limit, time.monotonic()
         self.best, self.best_epoch, self.best_weights = math.inf, None, None
+        self.history = []  # the monitored value of every epoch (the "window" rule)
         self.plateau_best, self.plateau_wait = math.inf, 0
         self.last = None  # the rates as this budget left them: another value means a user's callback sets them
 
@@ -175,10 +176,21 @@ class Budget:
             self.best, self.best_epoch = value, epoch
             if self.recipe.keep != "last":
                 self.best_weights = [np.array(w) for w in model.get_weights()]
-        stop = self.recipe.patience is not None and self.best_epoch is not None and epoch - self.best_epoch >= self.recipe.patience
+        stop = self._patience_says_stop(epoch, value)
         if self.time_limit is not None and time.monotonic() - self.start >= self.time_limit:
             stop = True
         return _agree(self.strategy, stop)
+
+    def _patience_says_stop(self, epoch: int, value: float) -> bool:
+        """The recipe's early stopping (see `Recipe.stop`) after this epoch's monitored `value`."""
+        patience = self.recipe.patience
+        self.history.append(value)
+        if patience is None:
+            return False
+        if self.recipe.stop == "window":
+            before = self.history[-patience - 1:-1]
+            return len(before) == patience and value > float(np.mean(before))
+        return self.best_epoch is not None and epoch - self.best_epoch >= patience
 
     def _plateau(self, value: float) -> None:
         args = self.recipe.schedule_args
