@@ -21,6 +21,7 @@ from layers.sequence import (
     LastTimeStep,
     MaskedGlobalPooling1D,
     PaddingMask,
+    SeriesStandardization,
     SinusoidalPositionEmbedding,
 )
 from layers.transformer import ClassToken, PatchEmbedding, PositionEmbedding, TransformerEncoderBlock

@@ -10,6 +10,7 @@ travels with a tensor, e.g. from `keras.layers.Masking` or `Embedding(mask_zero=
 | `CausalDilatedResidualBlock`  | TCN residual block (Bai et al. 2018, figure 1b): two causal dilated convs  |
 | `SinusoidalPositionEmbedding` | adds the fixed sin/cos positions of Vaswani et al. (2017), section 3.5     |
 | `PaddingMask`                 | the mask of a padded batch: steps whose features all equal a padding value |
+| `SeriesStandardization`       | every channel scaled by the training set's mean and std (real steps only)  |
 | `ApplyMask`                   | zeroes the padded steps of a sequence                                      |
 | `MaskedGlobalPooling1D`       | mean or max over the real steps only                                       |
 | `LastTimeStep`                | the output at each sequence's last real step                               |
@@ -27,6 +28,7 @@ from __future__ import annotations
 import operator
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 
@@ -337,6 +339,102 @@ class PaddingMask(keras.layers.Layer):
 
     def compute_output_spec(self, inputs):
         return keras.KerasTensor(tuple(inputs.shape[:2]), dtype="bool")
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"mask_value": self.mask_value})
+        return config
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class SeriesStandardization(keras.layers.Layer):
+    """Every channel standardized with statistics of the training set: `(x - mean) / std`, padding 0.
+
+    The statistics are the layer's non-trainable weights, so a trained and exported model carries
+    its own preprocessing (a client sends raw series): `mean` and `std` `[channels]`, and `count`,
+    the number of real steps they were computed from. `count == 0` means never adapted: the layer
+    then passes its inputs through (mean 0, std 1). `adapt(batches)` sets them from the real steps
+    of padded batches (a step is padding when all its channels equal `mask_value`, the rule of
+    `PaddingMask`); `zoo.fit` adapts a layer that has never been adapted before it trains, on the
+    training data. A channel with std 0 (constant) is only centred.
+
+    Args:
+        mask_value: the padding value (steps of all `mask_value` are left out of the statistics),
+            or None (every step counts). Default 0.0.
+        **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        inputs: `(batch, time, channels)`.
+        mask: boolean `(batch, time)`, or None: with a mask, padded steps come out as 0 (the
+            standardized mean).
+
+    Input shape:
+        `(batch, time, channels)`, channels known.
+
+    Output shape:
+        Same as the input.
+
+    Example:
+
+    >>> layer = SeriesStandardization()
+    >>> layer.adapt([np.array([[[1.0], [3.0], [0.0]]])])      # the padded step is left out
+    >>> layer(np.array([[[1.0], [3.0]]])).numpy()[0, :, 0].tolist(), int(layer.count.numpy())
+    ([-1.0, 1.0], 2)
+    """
+
+    def __init__(self, mask_value=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.mask_value = mask_value
+        self.supports_masking = True
+        self.input_spec = keras.InputSpec(ndim=3)
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        if channels is None:
+            raise ValueError(f"SeriesStandardization {self.name!r} needs a known number of channels, got {input_shape}")
+        self.mean = self.add_weight(name="mean", shape=(channels,), initializer="zeros", trainable=False)
+        self.std = self.add_weight(name="std", shape=(channels,), initializer="ones", trainable=False)
+        self.count = self.add_weight(name="count", shape=(), initializer="zeros", trainable=False)
+
+    @property
+    def adapted(self) -> bool:
+        return self.built and float(keras.ops.convert_to_numpy(self.count)) > 0
+
+    def adapt(self, batches) -> None:
+        """Set the statistics from `batches`: an iterable of `(batch, time, channels)` arrays (padded
+        batches); the real steps of all of them count, accumulated in float64."""
+        total = squares = None
+        count = 0
+        for batch in batches:
+            x = np.asarray(keras.ops.convert_to_numpy(batch), dtype="float64")
+            if x.ndim != 3:
+                raise ValueError(f"SeriesStandardization.adapt takes (batch, time, channels) arrays, got {x.shape}")
+            steps = x.reshape(-1, x.shape[-1])
+            if self.mask_value is not None:
+                steps = steps[np.any(steps != self.mask_value, axis=-1)]
+            steps = steps[np.all(np.isfinite(steps), axis=-1)]
+            if total is None:
+                total, squares = np.zeros(x.shape[-1]), np.zeros(x.shape[-1])
+            total += steps.sum(axis=0)
+            squares += np.square(steps).sum(axis=0)
+            count += len(steps)
+        if not count:
+            raise ValueError("SeriesStandardization.adapt found no real (unpadded, finite) step in the data")
+        if not self.built:
+            self.build((None, None, len(total)))
+        mean = total / count
+        std = np.sqrt(np.maximum(squares / count - np.square(mean), 0.0))
+        std[std < 1e-7 * np.maximum(np.abs(mean), 1.0)] = 1.0
+        self.mean.assign(mean.astype(self.mean.dtype))
+        self.std.assign(std.astype(self.std.dtype))
+        self.count.assign(float(count))
+
+    def call(self, inputs, mask=None):
+        outputs = (inputs - ops.cast(self.mean, inputs.dtype)) / ops.cast(self.std, inputs.dtype)
+        return outputs if mask is None else outputs * _float_mask(mask, outputs)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
 
     def get_config(self):
         config = super().get_config()

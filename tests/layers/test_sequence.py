@@ -11,6 +11,7 @@ from layers.sequence import (
     LastTimeStep,
     MaskedGlobalPooling1D,
     PaddingMask,
+    SeriesStandardization,
     SinusoidalPositionEmbedding,
     receptive_field,
     sinusoidal_positions,
@@ -256,3 +257,45 @@ def test_last_time_step(tmp_path):
     got = masked_roundtrip(tmp_path, LastTimeStep(name="last"), x, mask)
     np.testing.assert_array_equal(got, np.stack([x[0, 2], x[1, 4], x[2, 0]]))
     np.testing.assert_array_equal(np.asarray(LastTimeStep()(x)), x[:, -1])
+
+
+# standardization -------------------------------------------------------------------------------------
+
+
+def test_series_standardization_uses_the_real_steps_of_the_training_batches(tmp_path):
+    rng = np.random.default_rng(1)
+    first, second = rng.normal(3.0, 2.0, (4, 6, 3)), rng.normal(-1.0, 5.0, (2, 9, 3))
+    first[:, :, 2] = second[:, :, 2] = 7.0  # a constant channel: centred only
+    first[1, 4:] = 0.0  # padding: left out of the statistics
+    second[0, 2:] = 0.0
+    layer = SeriesStandardization(name="standardize")
+    assert not layer.adapted
+    layer.adapt([first.astype("float32"), second.astype("float32")])
+    real = np.concatenate([first.reshape(-1, 3), second.reshape(-1, 3)])
+    real = real[np.any(real != 0.0, axis=-1)]
+    assert layer.adapted and int(layer.count.numpy()) == len(real) == 4 * 6 - 2 + 2 * 9 - 7
+    mean, std = real.mean(axis=0), real.std(axis=0)
+    std[2] = 1.0
+    np.testing.assert_allclose(layer.mean.numpy(), mean, rtol=1e-5)
+    np.testing.assert_allclose(layer.std.numpy(), std, rtol=1e-5)
+    x = sequences(2, 5, 3)
+    mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], bool)
+    got = masked_roundtrip(tmp_path, layer, x, mask)  # the statistics are saved with the model
+    np.testing.assert_allclose(got, (x - mean) / std * mask[..., None], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(layer(x)), (x - mean) / std, rtol=1e-5, atol=1e-6)
+    assert layer.non_trainable_weights and not layer.trainable_weights
+
+
+def test_series_standardization_before_adapt_and_without_a_mask_value():
+    x = sequences(2, 4, 2)
+    layer = SeriesStandardization(mask_value=None)
+    np.testing.assert_array_equal(np.asarray(layer(x)), x)  # never adapted: unchanged
+    padded = np.concatenate([x, np.zeros((2, 2, 2), "float32")], axis=1)
+    layer.adapt([padded])  # mask_value None: the zeros count too
+    flat = padded.reshape(-1, 2)
+    np.testing.assert_allclose(layer.mean.numpy(), flat.mean(axis=0), rtol=1e-5)
+    assert int(layer.count.numpy()) == 12
+    with pytest.raises(ValueError, match="no real"):
+        SeriesStandardization().adapt([np.zeros((1, 3, 2), "float32")])
+    with pytest.raises(ValueError, match="batch, time, channels"):
+        SeriesStandardization().adapt([np.zeros((3, 2), "float32")])

@@ -95,6 +95,30 @@ def test_variable_length_sequences():
     assert history.history["accuracy"][-1] > history.history["accuracy"][0]
 
 
+def test_fit_standardizes_a_recurrent_model_once_from_the_raw_training_series(tmp_path):
+    """The gru's `standardize` layer takes the mean / std of the real (unpadded) training steps at
+    the first fit, keeps them through a second fit, and travels with the saved model."""
+    train = zoo_data.load_dataset("japanese_vowels", split="train")
+    steps = np.concatenate(train.series)
+    keras.utils.set_random_seed(0)
+    model = zoo.build("gru", num_classes=9, input_shape=(None, 12), units=(16,))
+    layer = model.get_layer("standardize")
+    assert not layer.adapted
+    zoo.fit(model, train, epochs=1, verbose=0)
+    np.testing.assert_allclose(layer.mean.numpy(), steps.mean(axis=0), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(layer.std.numpy(), steps.std(axis=0), rtol=1e-4)
+    assert int(layer.count.numpy()) == len(steps)
+    shifted = [s + 100.0 for s in train.series]
+    zoo.fit(model, (shifted, train.labels), epochs=1, verbose=0)  # adapted already: left as it is
+    np.testing.assert_allclose(layer.mean.numpy(), steps.mean(axis=0), rtol=1e-4, atol=1e-6)
+    x, _ = zoo_data.pad_sequences(train.series[:8])
+    model.save(tmp_path / "gru.keras")
+    reloaded = keras.saving.load_model(tmp_path / "gru.keras")
+    np.testing.assert_allclose(np.asarray(reloaded(x)), np.asarray(model(x)), atol=1e-6)
+    assert reloaded.get_layer("standardize").adapted
+    assert "standardize" not in [l.name for l in zoo.build("gru", input_shape=(None, 12), standardize=False).layers]
+
+
 def _plain_files(dataset, roles, folder):
     """Paths `zoo train --data` reads: the bundled files, the gzipped ones unpacked into `folder`."""
     paths = []

@@ -9,6 +9,8 @@ Schuster & Paliwal (1997). Bidirectional Recurrent Neural Networks (the `bidirec
 The cells are Keras' own (`SimpleRNN`, `LSTM`, `GRU` with `reset_after=True`, as cuDNN), stacked:
 
     padding_mask    True for real steps: a step whose features all equal `mask_value` is padding
+    standardize     every feature scaled by the training set's mean and std (`SeriesStandardization`,
+                    adapted by `zoo.fit` before it trains; `standardize=False` leaves it out)
     {cell}{i}       one recurrent layer per entry of `units` (Bidirectional when asked: the
                     forward and backward outputs are concatenated), all returning sequences but
                     the last, which returns its final output; padded steps are skipped
@@ -24,7 +26,8 @@ Parameters of one layer with `u` units over `f` input features (times 2 when bid
 | gru  | 3 * (u * (u + f) + 2 * u)         |
 
 With the default `units=(128, 128)` over one feature and 2 classes: rnn 49,794, lstm 198,402,
-gru 149,634 parameters. Sequences are `[batch, time, features]`, `time` may be None; a padded
+gru 149,634 trainable parameters, and 2 * f + 1 non-trainable ones in `standardize` (its mean,
+std and count). Sequences are `[batch, time, features]`, `time` may be None; a padded
 batch (padding at the end, as `zoo.data.pad_sequences` makes) gives the same outputs as each
 sequence alone. Without the head (`include_top=False`) the model returns the last layer's output
 at every step `[batch, time, units]` (pooling=None), or its mean / max over the real steps.
@@ -37,7 +40,7 @@ from dataclasses import dataclass
 import keras
 from keras import layers
 
-from layers.sequence import MaskedGlobalPooling1D, PaddingMask
+from layers.sequence import MaskedGlobalPooling1D, PaddingMask, SeriesStandardization
 from zoo.cards import ModelCard
 from zoo.errors import InvalidArgumentError
 from zoo.models._common import register_variants
@@ -58,6 +61,8 @@ class RecurrentConfig:
         recurrent_dropout: rate of the dropout on the recurrent state (Gal & Ghahramani 2016).
         mask_value: the padding value (steps whose features all equal it are skipped), or None
             for no masking.
+        standardize: start with a `SeriesStandardization` layer: recurrent cells saturate on
+            inputs far from unit scale, and the series a user has are rarely standardized.
     """
 
     cell: str
@@ -66,6 +71,7 @@ class RecurrentConfig:
     dropout: float = 0.0
     recurrent_dropout: float = 0.0
     mask_value: float | None = 0.0
+    standardize: bool = True
 
 
 VARIANTS = {"rnn": RecurrentConfig("rnn"), "lstm": RecurrentConfig("lstm"), "gru": RecurrentConfig("gru")}
@@ -85,6 +91,7 @@ _DESCRIPTIONS = {
 }
 # the zoo's own counts at the default config, input (None, 1) and 2 classes (see the table above)
 _PARAMS = {"rnn": 49_794, "lstm": 198_402, "gru": 149_634}
+_STANDARDIZE_PARAMS = 3  # SeriesStandardization over one feature: mean, std, count (non-trainable)
 _KERAS_LAYERS = {"rnn": "keras.layers.SimpleRNN", "lstm": "keras.layers.LSTM", "gru": "keras.layers.GRU"}
 
 def sequence_card(name: str, *, family: str, params: int, reference: str, description: str, extra: dict,
@@ -124,7 +131,8 @@ CARDS = {
     name: sequence_card(
         name,
         family="recurrent",
-        params=_PARAMS[name],
+        params=_PARAMS[name] + _STANDARDIZE_PARAMS,
+        trainable_params=_PARAMS[name],
         reference=_REFERENCES[name],
         reference_impl=_KERAS_LAYERS[name],
         recipe=RECIPE,
@@ -194,6 +202,8 @@ def _build_recurrent(config: RecurrentConfig, *, name, num_classes, input_shape,
     mask = None if config.mask_value is None else PaddingMask(config.mask_value, name="padding_mask")(inputs)
 
     x = inputs
+    if config.standardize:
+        x = SeriesStandardization(config.mask_value, name="standardize")(x, mask=mask)
     sequences = final = None
     for i, width in enumerate(units, start=1):
         last = i == len(units)

@@ -28,6 +28,7 @@ from zoo.training.edge_features import match as match_edge_features
 from zoo.training.image_folders import bind as bind_image_folders
 from zoo.training.sources import DataSource, read_source
 from zoo.training.precision import rebuild_with_policy
+from zoo.training.preprocessing import adapt as adapt_preprocessing
 from zoo.training.strategies import is_chief, resolve_strategy
 from zoo.training.user_objects import make_loss, make_metrics, make_optimizer, optimizer_like
 
@@ -72,7 +73,9 @@ def fit(
     Args:
         model: a Keras model (e.g. from `zoo.build`). Its weights are updated in place; when the
             strategy or `mixed_precision` needs it, a copy is trained under the strategy's scope
-            and the weights are copied back at the end.
+            and the weights are copied back at the end. Preprocessing layers of the model that
+            were never adapted (the recurrent models' `standardize`) get the statistics of the
+            training data first (see `zoo.training.preprocessing`).
         data: any form `zoo.training.sources` reads: a `tf.data.Dataset` of `(inputs, labels)` or
             `(inputs, labels, sample_weights)` batches; a tuple `(x, y)` of arrays (x may be a dict);
             `(graph_dict or networkx graph, node_labels)`; `(list of graphs, graph_labels)`;
@@ -184,6 +187,7 @@ def fit(
     batch_size, augment, time_limit, scheduled = args.batch_size, args.augment, args.time_limit, args.scheduled
     if name is not None and verbose and is_chief(strategy):
         print(args.summary(recipe, name), flush=True)
+    adapt_preprocessing(model, train, verbose=verbose if is_chief(strategy) else 0)
     validation = None
     if validation_data is None and source.validation is not None:  # the data's own split (Planetoid's val)
         validation_data = source.validation
