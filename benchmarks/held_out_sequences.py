@@ -26,6 +26,16 @@ Published figures (test accuracy):
   great multivariate time series classification bake off".
 The recurrent cards (rnn, lstm, gru) are compared with the best of these: no paper publishes a
 plain GRU on every set, and the issue's bar is the deep baselines'.
+
+Measured on 2026-12-02 (seed 0, one TensorFlow thread per run, two runs side by side on 2 cores):
+
+| model  | set                   | accuracy | published          | notes                                         |
+| ------ | --------------------- | -------- | ------------------ | --------------------------------------------- |
+| conv1d | ArrowHead             | 0.8514   | FCN 0.843 (1.5)    | 1381 epochs (early stop), 16,572 steps, 338 s |
+| gru    | BasicMotions          | 1.0000   | 1.00               | 0.9500 before the gru standardized its inputs |
+| gru    | JapaneseVowels        | 0.9730   | FCN 0.993          | seed 1: 0.9703; 0.9568 before standardizing   |
+| gru    | PickupGestureWiimoteZ | 0.5000   | InceptionTime 0.76 | unmasked (mask_value=None): 0.3000            |
+| conv1d | PickupGestureWiimoteZ | 0.6600   | InceptionTime 0.76 | unmasked (mask_value=None): 0.7600            |
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Shared fixtures: quiet TensorFlow, fixed seeds, the `.keras` round-trip check, the data folder (also `$ZOO_DATA_DIR`)."""
+"""Shared fixtures: quiet TensorFlow, fixed seeds, the `.keras` round-trip check, the data folder (also `$ZOO_DATA_DIR`);
+tests marked `acceptance` (a full card recipe, minutes each) run only with `ZOO_ACCEPTANCE=1`."""
 
 import os
 
@@ -20,6 +21,17 @@ tf.config.set_logical_device_configuration(
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 if SHARED_DATA.is_dir():  # the data sets that are not bundled (CiteSeer, PROTEINS) come from there, never a download
     os.environ.setdefault("ZOO_DATA_DIR", str(SHARED_DATA))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip the `acceptance` tests unless ZOO_ACCEPTANCE is set: together they train for about half
+    an hour, past the suite's 25-minute budget (their figures are in the README)."""
+    if os.environ.get("ZOO_ACCEPTANCE"):
+        return
+    skip = pytest.mark.skip(reason="a full card recipe (minutes of training); ZOO_ACCEPTANCE=1 runs it")
+    for item in items:
+        if "acceptance" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True)

@@ -117,3 +117,25 @@ def test_gin_on_mutag_10_fold(capsys):
         f"{', '.join(f'{a:.3f}' for a in accuracies)}) in {time.perf_counter() - start:.1f} s; paper 0.894 +- 0.056",
     )
     assert mean >= 0.85
+
+
+@pytest.mark.acceptance
+@pytest.mark.xfail(strict=True, reason="not reached yet: the card recipe gave 0.8667 +- 0.0754 (2026-12-02); the "
+                   "paper's 0.894 is the best epoch of the averaged test-fold curve")
+def test_gin_card_recipe_on_mutag_10_fold(capsys):
+    """The GIN paper's protocol with the card's recipe and nothing set by the test: per fold a plain
+    `zoo.fit(model, training graphs)` (Adam 0.01 halved every 50 epochs, batch 32, 350 epochs, the
+    weights of the lowest training loss: the folds have no validation split), then the test fold.
+    About 13 minutes on one core, hence `acceptance`. Issue 17's bar, 0.89, is not reached yet."""
+    start = time.perf_counter()
+    data, folds = load_dataset("mutag")
+    accuracies = []
+    for fold, (train, test) in enumerate(folds):
+        keras.utils.set_random_seed(fold)
+        model = zoo.build("gin", task="graph", num_classes=data.num_classes, input_shape=(data.num_features,))
+        zoo.fit(model, data.subset(train), seed=fold, verbose=0)
+        accuracies.append(zoo.evaluate(model, data.dataset(test, batch_size=64))["accuracy"])
+    mean = float(np.mean(accuracies))
+    _report(capsys, f"gin on MUTAG, 10-fold CV, card recipe: mean test accuracy {mean:.4f} +- {np.std(accuracies):.4f} "
+                    f"in {time.perf_counter() - start:.0f} s; paper 0.894 +- 0.056")
+    assert mean >= 0.89
