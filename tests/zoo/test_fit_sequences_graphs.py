@@ -117,6 +117,9 @@ def test_fit_standardizes_a_recurrent_model_once_from_the_raw_training_series(tm
     np.testing.assert_allclose(np.asarray(reloaded(x)), np.asarray(model(x)), atol=1e-6)
     assert reloaded.get_layer("standardize").adapted
     assert "standardize" not in [l.name for l in zoo.build("gru", input_shape=(None, 12), standardize=False).layers]
+    with pytest.raises(zoo.InvalidArgumentError, match="no real"):  # all padding: nothing to standardize with
+        zoo.fit(zoo.build("gru", num_classes=2, input_shape=(None, 3)), (np.zeros((4, 5, 3), "float32"), [0, 1, 0, 1]),
+                epochs=1, verbose=0)
 
 
 def _plain_files(dataset, roles, folder):

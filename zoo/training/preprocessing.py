@@ -42,12 +42,11 @@ def adapt(model: keras.Model, train: TrainingData, *, verbose: int = 0) -> list[
         raise InvalidArgumentError(
             f"cannot set the statistics of {names}: zoo.fit adapts a SeriesStandardization only on a "
             "single-input model's input; call its adapt(batches) yourself before training")
-    batches = [x for x, *_ in train.make(0).as_numpy_iterator()]
-    if batches and not hasattr(batches[0], "shape"):
-        raise InvalidArgumentError(f"cannot standardize inputs of type {type(batches[0]).__name__}: "
-                                   "a SeriesStandardization takes (batch, time, channels) arrays")
-    for layer in layers:
-        layer.adapt(batches)
+    for layer in layers:  # one streamed pass over the batches per layer: the data is never held whole
+        try:
+            layer.adapt(x for x, *_ in train.make(0).as_numpy_iterator())
+        except ValueError as error:  # e.g. dict inputs, or no real step
+            raise InvalidArgumentError(f"cannot set the statistics of {layer.name}: {error}") from None
         if verbose:
             print(f"{layer.name}: standardized {layer.mean.shape[0]} channel(s) with the mean and std of "
                   f"{int(keras.ops.convert_to_numpy(layer.count))} training steps", flush=True)
