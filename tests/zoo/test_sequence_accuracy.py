@@ -13,9 +13,10 @@
 The same recipes on sets the project has never trained on: benchmarks/held_out_sequences.py.
 Each test prints what it reached and how long it took.
 
-The card recipes run 1500-2000 epochs, minutes each: the gru's (about 6 minutes in the suite) and
-conv1d's (about 4 minutes alone) run in every suite; inception_time's (another 5) would take the suite
-past its 25-minute budget, so it runs when `ZOO_ACCEPTANCE=1` is set (measured: 0.9933, seed 0).
+The card recipes run 1500-2000 epochs, minutes each: the gru's (4-6 minutes in the suite) runs in every
+suite; GunPoint's conv1d (5-6 minutes in the suite) and inception_time (another 5) would take the suite
+past its 25-minute budget (with conv1d's in it, fresh-clone CI measured 22 min 40 s and 26 min 23 s),
+so they run when `ZOO_ACCEPTANCE=1` is set (measured, seed 0: conv1d 1.0000, inception_time 0.9933).
 """
 
 import time
@@ -44,7 +45,8 @@ def card_recipe_accuracy(name, dataset, capsys, seed=0):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["conv1d", pytest.param("inception_time", marks=pytest.mark.acceptance)])
+@pytest.mark.acceptance
+@pytest.mark.parametrize("name", ["conv1d", "inception_time"])
 def test_card_recipe_on_gunpoint(name, capsys):
     assert card_recipe_accuracy(name, "gunpoint", capsys) >= 0.99
 
