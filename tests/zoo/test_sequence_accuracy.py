@@ -13,10 +13,11 @@
 The same recipes on sets the project has never trained on: benchmarks/held_out_sequences.py.
 Each test prints what it reached and how long it took.
 
-The card recipes run 1500-2000 epochs, minutes each: the gru's (4-6 minutes in the suite) runs in every
-suite; GunPoint's conv1d (5-6 minutes in the suite) and inception_time (another 5) would take the suite
-past its 25-minute budget (with conv1d's in it, fresh-clone CI measured 22 min 40 s and 26 min 23 s),
-so they run when `ZOO_ACCEPTANCE=1` is set (measured, seed 0: conv1d 1.0000, inception_time 0.9933).
+The card recipes run 1500-2000 epochs, minutes each, and their time on this shared 2-core machine
+varies by 2-3x from one run to the next (the gru's took 259 s, 340 s and 757 s in three fresh-clone CI
+runs; GunPoint's conv1d 293 s and 379 s): in the suite they took it to 22-31 minutes, over its
+25-minute budget. So they run when `ZOO_ACCEPTANCE=1` is set (measured, seed 0: conv1d 1.0000,
+inception_time 0.9933, gru 0.9730), and every suite runs the cheap mask check below.
 """
 
 import time
@@ -51,7 +52,7 @@ def test_card_recipe_on_gunpoint(name, capsys):
     assert card_recipe_accuracy(name, "gunpoint", capsys) >= 0.99
 
 
-@pytest.mark.slow
+@pytest.mark.acceptance
 def test_gru_card_recipe_on_japanese_vowels(capsys):
     # measured: 0.9730 (seed 0), 0.9703 (seed 1), the bar 0.97; one seed here, with a margin of 2 test
     # series (of 370) for what the number of threads changes in the arithmetic
