@@ -242,3 +242,72 @@ def test_batches_of_varying_length_are_traced_once(tf_warnings):
     assert len(history.history["loss"]) == 3
     assert traces == [(None, None, 3)] * 2, traces  # one train trace, one eval trace, any length
     assert not [m for m in tf_warnings if "retracing" in m], tf_warnings
+
+
+def _batches(dataset):
+    return [tf.nest.map_structure(lambda t: t.numpy(), batch) for batch in dataset]
+
+
+def _assert_same_batches(got, expected):
+    assert len(got) == len(expected)
+    for a, b in zip(got, expected):
+        tf.nest.map_structure(np.testing.assert_array_equal, a, b)
+
+
+def _small_graphs(count=11):
+    rng = np.random.default_rng(0)
+    graphs = []
+    for i in range(count):
+        nodes = 2 + i % 4
+        graphs.append({"node_features": rng.normal(size=(nodes, 3)).astype("float32"),
+                       "edge_index": np.array([np.arange(nodes - 1), np.arange(1, nodes)], "int32")})
+    return graphs, (np.arange(count) % 2).astype("int32")
+
+
+@pytest.mark.parametrize("form", ["arrays", "dict of arrays", "graphs", "one graph"])
+def test_the_stream_of_epochs_is_each_epoch_one_after_another(form):
+    """`TrainingData.stream(first, last)`, which fit reads with one iterator, holds exactly the
+    batches of make(first), make(first + 1), ...; a shuffled epoch's order depends on (seed, epoch)."""
+    from zoo.training.sources import as_training_data
+
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(10, 4)).astype("float32"), np.arange(10, dtype="int32")
+    one_graph = _small_graphs(1)[0][0]  # 2 nodes, each labelled
+    data = {"arrays": (x, y), "dict of arrays": ({"a": x, "b": x[:, :2] * 2}, y), "graphs": _small_graphs(),
+            "one graph": (one_graph, np.zeros(2, "int32"))}[form]
+    train = as_training_data(data, batch_size=4, seed=3)
+    assert train.stream is not None
+    expected = [batch for epoch in (2, 3, 4) for batch in _batches(train.make(epoch))]
+    _assert_same_batches(_batches(train.stream(2, 5)), expected)
+    again = as_training_data(data, batch_size=4, seed=3)
+    _assert_same_batches(_batches(again.make(3)), _batches(train.make(3)))
+    if form != "one graph":
+        assert len(_batches(train.make(0))) == train.steps_per_epoch == 3
+        first_labels = [b[1] for b in _batches(train.make(0))]
+        assert not all(np.array_equal(a, b) for a, b in zip(first_labels, [b[1] for b in _batches(train.make(1))]))
+
+
+def test_fit_makes_the_batching_map_of_graphs_once(monkeypatch):
+    """fit reads all epochs of a list of graphs through one pipeline: the map that merges graphs
+    into a batch is traced once (it was traced again every epoch, 0.4 s of a 0.9 s MUTAG epoch)."""
+    import zoo.data.graphs as graphs_module
+
+    traced = []
+    real = graphs_module.graph_taker
+
+    def counting_taker(graphs, labels):
+        take = real(graphs, labels)
+
+        def counted(indices):
+            traced.append(1)
+            return take(indices)
+
+        return counted
+
+    monkeypatch.setattr(graphs_module, "graph_taker", counting_taker)
+    graphs, labels = _small_graphs()
+    keras.utils.set_random_seed(0)
+    model = zoo.build("gin", task="graph", num_classes=2, input_shape=(3,), hidden=(8,))
+    history = zoo.fit(model, (graphs, labels), epochs=6, batch_size=4, verbose=0)
+    assert len(history.history["loss"]) == 6
+    assert len(traced) == 1

@@ -389,7 +389,7 @@ def graph_dataset(graphs, labels=None, *, batch_size: int = 32, shuffle: bool = 
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InvalidArgumentError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     graphs = list(graphs)
-    take = _graph_taker(graphs, labels)
+    take = graph_taker(graphs, labels)
     dataset = tf.data.Dataset.range(len(graphs))
     if shuffle:
         dataset = dataset.shuffle(len(graphs), seed=seed, reshuffle_each_iteration=True)
@@ -400,26 +400,9 @@ def graph_dataset(graphs, labels=None, *, batch_size: int = 32, shuffle: bool = 
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def graph_batches(graphs, labels=None):
-    """`batches(order, batch_size) -> tf.data.Dataset`: the graphs in a given order, merged into batches.
-
-    The graphs become pipeline constants once; each call makes a dataset that visits them in `order`
-    (an int array of graph indices, e.g. one permutation per epoch), `batch_size` graphs per batch,
-    with the same elements as `graph_dataset`.
-    """
-    import tensorflow as tf
-
-    take = _graph_taker(list(graphs), labels)
-
-    def batches(order, batch_size: int):
-        dataset = tf.data.Dataset.from_tensor_slices(np.asarray(order, dtype="int64")).batch(batch_size)
-        return dataset.map(take, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
-
-    return batches
-
-
-def _graph_taker(graphs: list, labels):
-    """A tf.data map `indices [B] -> batch` (or `(batch, labels [B])`) over `graphs` held as constants."""
+def graph_taker(graphs: list, labels):
+    """A tf.data map `indices [B] int64 -> batch` (or `(batch, labels [B])`) over `graphs` held as
+    constants: the graphs of `indices` merged into one batch, as `graph_dataset`'s elements."""
     import tensorflow as tf
 
     element = _ragged_graphs(graphs)

@@ -97,7 +97,8 @@ def _drop(batch, *rest):
 def _without_edge_features(source: DataSource) -> DataSource:
     def training_data(batch_size, shuffle, seed):
         data = source.training_data(batch_size, shuffle, seed)
-        return TrainingData(lambda epoch: data.make(epoch).map(_drop), data.num_examples, data.batch_size)
+        stream = None if data.stream is None else (lambda first, last: data.stream(first, last).map(_drop))
+        return TrainingData(lambda epoch: data.make(epoch).map(_drop), data.num_examples, data.batch_size, stream)
 
     return replace(source, training_data=training_data, edge_feature_size=0,
                    validation=None if source.validation is None else _without_edge_features(source.validation),

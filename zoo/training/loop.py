@@ -242,6 +242,8 @@ def _train(work_model, trainer, checkpoints, train, validation, *, epochs, augme
     callback_list.on_train_begin()
     # Counters live in Python on the hot path; the checkpointed variables are written only when saving.
     start_epoch, step, skip = (int(v.numpy()) for v in (state.epoch, state.step, state.batch_in_epoch))
+    stream = _Stream.of(train, strategy, start_epoch, epochs, skip=skip, augment=augment)
+    validation_stream = None if validation is None else _Stream.of(validation, strategy, 0, epochs - start_epoch)
     for epoch in range(start_epoch, epochs):
         budget.begin_epoch(epoch)
         callback_list.on_epoch_begin(epoch)
@@ -261,10 +263,14 @@ def _train(work_model, trainer, checkpoints, train, validation, *, epochs, augme
 
         sums = np.zeros(3)
         batch_index = skip
-        batches = epoch_batches(skip)
+        if stream is not None:
+            batches, epoch_reader = stream.batches, stream.epoch(skip)
+        else:
+            batches = epoch_batches(skip)
+            epoch_reader = _read(train, epoch, skip, batches, epoch_batches)
         train_step = trainer.train_step(batches)
         trainer.reset_metrics(trainer.metrics)
-        for batch in _read(train, epoch, skip, batches, epoch_batches):
+        for batch in epoch_reader:
             callback_list.on_train_batch_begin(batch_index)
             batch_sums = train_step(batch)
             sums += batch_sums
@@ -279,7 +285,7 @@ def _train(work_model, trainer, checkpoints, train, validation, *, epochs, augme
         skip = 0
         logs = {**_logs(sums), **trainer.metric_results(trainer.metrics)}
         if validation is not None:
-            logs.update({f"val_{k}": v for k, v in evaluate_data(trainer, validation).items()})
+            logs.update({f"val_{k}": v for k, v in evaluate_data(trainer, validation, validation_stream).items()})
         checkpoints.save(step=step, epoch=epoch + 1, batch_in_epoch=0)
         progress.finish(logs)
         if writer is not None:
@@ -415,19 +421,54 @@ class _Trainer:
         return tf.reduce_sum(weighted), tf.reduce_sum(correct), tf.reduce_sum(weights)
 
 
-def evaluate_data(trainer: _Trainer, data: TrainingData) -> dict:
+def evaluate_data(trainer: _Trainer, data: TrainingData, stream: "_Stream | None" = None) -> dict:
+    """Loss, accuracy and metrics of `data` (its epoch 0); the next epoch of `stream` when given
+    (a `_Stream` of `data`, read once per evaluation)."""
     sums = np.zeros(3)
 
     def batches_from(first):
         dataset = data.make(0)
         return _distribute(trainer.strategy, dataset.skip(first) if first else dataset)
 
-    batches = batches_from(0)
+    batches = stream.batches if stream is not None else batches_from(0)
     eval_step = trainer.eval_step(batches)
     trainer.reset_metrics(trainer.eval_metrics)
-    for batch in _read(data, 0, 0, batches, batches_from):
+    for batch in stream.epoch() if stream is not None else _read(data, 0, 0, batches, batches_from):
         sums += eval_step(batch)
     return {**_logs(sums), **trainer.metric_results(trainer.eval_metrics)}
+
+
+class _Stream:
+    """One distributed iterator over the batches of epochs first .. last - 1 (`TrainingData.stream`),
+    read an epoch at a time: a dataset and an iterator per epoch cost 0.1-0.5 s here, more than an
+    epoch of a small data set trains (profile of `fit` on MUTAG's GIN card recipe: 0.94 s an epoch
+    of 6 steps, 0.43 s of it tracing the batching map again, 0.12 s making the iterator)."""
+
+    def __init__(self, data: TrainingData, strategy, first: int, last: int, *, skip: int = 0, augment=None):
+        dataset = data.stream(first, last)
+        if skip:
+            dataset = dataset.skip(skip)
+        if augment is not None:  # one batch at a time, in order, as in `_train`'s per-epoch pipelines
+            dataset = dataset.map(_augmenter(augment)).prefetch(tf.data.AUTOTUNE)
+        self.batches = _distribute(strategy, dataset)
+        self.steps = data.steps_per_epoch
+        self._iterator = iter(self.batches)
+
+    @classmethod
+    def of(cls, data: TrainingData, strategy, first: int, last: int, **kwargs) -> "_Stream | None":
+        """The stream of `data`, or None when it has none (a user's dataset, image folders) or an
+        unknown number of batches per epoch."""
+        if data.stream is None or data.steps_per_epoch is None or last <= first:
+            return None
+        return cls(data, strategy, first, last, **kwargs)
+
+    def epoch(self, skip: int = 0):
+        """The batches of the next epoch (without its first `skip`, which the stream skipped)."""
+        for _ in range(self.steps - skip):
+            try:
+                yield next(self._iterator)
+            except StopIteration:
+                return
 
 
 def _read(data, epoch: int, first: int, batches, restart: Callable):

@@ -41,7 +41,7 @@ import numpy as np
 from zoo.data.graphs import edge_feature_size
 from zoo.data.tu import is_tu
 from zoo.errors import InvalidArgumentError
-from zoo.training.data import TrainingData, arrays_training_data, check_batch_size
+from zoo.training.data import TrainingData, arrays_training_data, check_batch_size, index_batches, single_batch
 
 NODE_FEATURES, EDGE_INDEX, NODE_GRAPH_IDS = "node_features", "edge_index", "node_graph_ids"
 
@@ -248,7 +248,7 @@ def _single_element(graph, labels, weights, kind, overrides, description, checke
     element = (graph, labels) if weights is None else (graph, labels, weights)
     dataset = tf.data.Dataset.from_tensors(element)
     checked = labels if checked_labels is None else checked_labels
-    return DataSource(lambda batch_size, shuffle, seed: TrainingData(lambda epoch: dataset, 1, 1), kind,
+    return DataSource(lambda batch_size, shuffle, seed: single_batch(dataset), kind,
                       num_classes=_num_classes(checked), input_shape=(graph[NODE_FEATURES].shape[1],),
                       overrides=overrides, labels=checked if np.issubdtype(np.asarray(checked).dtype, np.integer) else None,
                       description=description, edge_feature_size=edge_feature_size([graph]))
@@ -256,7 +256,7 @@ def _single_element(graph, labels, weights, kind, overrides, description, checke
 
 def _graph_list(graphs, labels, *, name: str, num_classes=None, class_names=None, description: str = "") -> DataSource:
     """Many graphs (dicts or networkx graphs) with one label each, merged into batches of graphs."""
-    from zoo.data.graphs import check_graph, graph_batches
+    from zoo.data.graphs import check_graph, graph_taker
 
     graphs = [_from_networkx(g) if _is_networkx(g) else check_graph(g, f"{name}: graph {i}") for i, g in enumerate(graphs)]
     labels = np.asarray(labels)
@@ -269,19 +269,13 @@ def _graph_list(graphs, labels, *, name: str, num_classes=None, class_names=None
         edge_size = edge_feature_size(graphs)
     except InvalidArgumentError as error:
         raise InvalidArgumentError(f"{name}: {error}") from None
-    batches = None
+    take = None
 
     def training_data(batch_size, shuffle, seed):
-        nonlocal batches
+        nonlocal take
         check_batch_size(batch_size)
-        batches = batches or graph_batches(graphs, labels)  # the graphs as pipeline constants, once
-        n = len(graphs)
-
-        def make(epoch):
-            order = np.random.default_rng([seed, epoch]).permutation(n) if shuffle else np.arange(n)
-            return batches(order, batch_size)
-
-        return TrainingData(make, n, batch_size)
+        take = take or graph_taker(graphs, labels)  # the graphs as pipeline constants, once
+        return index_batches(len(graphs), take, batch_size=batch_size, shuffle=shuffle, seed=seed)
 
     return DataSource(training_data, "graphs", num_classes=num_classes or _num_classes(labels),
                       input_shape=(widths.pop(),), overrides={"task": "graph"}, class_names=class_names,
@@ -294,7 +288,7 @@ def _planetoid(graph) -> DataSource:
 
     def split(name):
         dataset = graph.dataset(name)
-        return DataSource(lambda batch_size, shuffle, seed: TrainingData(lambda epoch: dataset, 1, 1), "node_graph",
+        return DataSource(lambda batch_size, shuffle, seed: single_batch(dataset), "node_graph",
                           num_classes=graph.num_classes, input_shape=(graph.num_features,), overrides={"task": "node"},
                           labels=graph.labels[graph.labels >= 0],
                           description=f"graph {graph.name}: {graph.num_nodes} nodes, {name} split",
