@@ -34,7 +34,7 @@ from zoo.data.image_cache import ImageCache
 from zoo.data.image_files import IMAGE_CHANNELS, decode_problems
 from zoo.data.images import ImageFolder, image_dataset, list_image_folder
 from zoo.errors import InvalidArgumentError
-from zoo.training.data import TrainingData, check_batch_size
+from zoo.training.data import TrainingData, check_batch_size, epoch_order
 from zoo.training.sources import DataSource, is_gin_folder
 
 log = logging.getLogger("zoo.training")
@@ -141,8 +141,7 @@ class FolderData(TrainingData):
         from (seed, epoch) of every file of the part, without the bad ones (so the same files are
         in the same places whether a bad file is known yet or not)."""
         indices = self.part.indices
-        if self.shuffle:
-            indices = indices[np.random.default_rng([self.seed, epoch]).permutation(len(indices))]
+        indices = indices[epoch_order(len(indices), shuffle=self.shuffle, seed=self.seed, epoch=epoch)]
         return self.part.folder.good(indices)
 
     def _make(self, epoch: int):
