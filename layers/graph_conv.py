@@ -24,7 +24,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from layers._graph import dense_arguments_config, edge_endpoints, set_dense_arguments
+from layers._graph import dense_arguments_config, edge_endpoints, project_input, set_dense_arguments
 from layers._sparse_sum import gather_rows, segment_sum, sparse_sum
 from layers.normalization import FusedBatchNormalization
 from layers.message_passing import (
@@ -50,6 +50,20 @@ def _feature_size(layer, input_shape) -> int:
 
 def _in_degree(receivers, num_nodes, dtype):
     return tf.math.unsorted_segment_sum(tf.ones_like(receivers, dtype=dtype), receivers, num_nodes)
+
+
+def _set_input_dropout(layer, rate):
+    """`layer.input_dropout` (a rate in [0, 1)) and, when it is not 0, the seed generator of its draws."""
+    layer.input_dropout = float(rate)
+    if not 0.0 <= layer.input_dropout < 1.0:
+        raise ValueError(f"input_dropout must be a rate in [0, 1), got {rate!r}")
+    layer.seed_generator = keras.random.SeedGenerator(name=f"{layer.name}_input_dropout") if rate else None
+
+
+def _project(layer, x, kernel, training):
+    """`dropout(x, layer.input_dropout) @ kernel` (see `layers._graph.project_input`)."""
+    seed = tf.cast(layer.seed_generator.next(), tf.int64) if layer.seed_generator is not None and training else None
+    return project_input(x, kernel, rate=layer.input_dropout, seed=seed, training=bool(training))
 
 
 class _DenseGraphLayer(GraphLayer):
@@ -124,6 +138,9 @@ class GCNConv(_DenseGraphLayer):
             trick), False for "mean".
         activation: applied last. Default None (linear).
         use_bias: add a bias after the propagation. Default True.
+        input_dropout: dropout rate on H while training, before the product (Kipf & Welling drop
+            the input features, sparsely). Default 0. Sparse features (under 5 % nonzero) are
+            dropped and multiplied through their nonzero entries only (`layers._graph.project_input`).
         kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer: of W and b.
         validate: check the graph batch on every call (see `validate_graph_batch`).
         **kwargs: base `keras.layers.Layer` arguments.
@@ -144,9 +161,11 @@ class GCNConv(_DenseGraphLayer):
     (None, 16)
     """
 
-    def __init__(self, units, normalization="sym", self_loops=None, activation=None, use_bias=True, **kwargs):
+    def __init__(self, units, normalization="sym", self_loops=None, activation=None, use_bias=True, input_dropout=0.0,
+                 **kwargs):
         super().__init__(units, activation=activation, use_bias=use_bias, **kwargs)
         self.normalization = _choice(normalization, ("sym", "mean"), "normalization")
+        _set_input_dropout(self, input_dropout)
         if self_loops not in (None, True, False):
             raise ValueError(f"self_loops must be None, True or False, got {self_loops!r}")
         self.self_loops = self_loops
@@ -161,10 +180,10 @@ class GCNConv(_DenseGraphLayer):
         self.bias = self._bias(self.units)
         self.built = True
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):
         x, edge_index, _, _ = self._graph(inputs)
         senders, receivers, num_nodes = edge_endpoints(x, edge_index)
-        h = tf.matmul(x, self.kernel)
+        h = _project(self, x, self.kernel, training)
         degree = _in_degree(receivers, num_nodes, h.dtype)
         if self.adds_self_loops:
             degree = degree + 1
@@ -186,7 +205,7 @@ class GCNConv(_DenseGraphLayer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(normalization=self.normalization, self_loops=self.self_loops)
+        config.update(normalization=self.normalization, self_loops=self.self_loops, input_dropout=self.input_dropout)
         return config
 
 
@@ -298,6 +317,9 @@ class GATv2Conv(_DenseGraphLayer):
         heads: number of attention heads. Default 1.
         concat: concatenate the heads (output heads * units) or average them (output units).
         attention_dropout: dropout rate on the attention coefficients while training. Default 0.
+        input_dropout: dropout rate on the node features while training, before the kernels (GAT's
+            dropout on each layer's input). Default 0. Sparse features (under 5 % nonzero) are
+            dropped and multiplied through their nonzero entries only (`layers._graph.project_input`).
         negative_slope: of the LeakyReLU. Default 0.2.
         self_loops: attend to the node itself too (GAT's N(v) includes v). Default True.
         share_weights: W_l = W_r (one kernel). Default False.
@@ -335,10 +357,12 @@ class GATv2Conv(_DenseGraphLayer):
         share_weights=False,
         activation=None,
         use_bias=True,
+        input_dropout=0.0,
         **kwargs,
     ):
         super().__init__(units, activation=activation, use_bias=use_bias, **kwargs)
         self.heads = _positive_int(heads, "heads")
+        _set_input_dropout(self, input_dropout)
         self.concat = bool(concat)
         self.attention_dropout = float(attention_dropout)
         if not 0.0 <= self.attention_dropout < 1.0:
@@ -367,8 +391,11 @@ class GATv2Conv(_DenseGraphLayer):
             loop = tf.range(num_nodes, dtype=receivers.dtype)
             senders = tf.concat([senders, loop], axis=0)
             receivers = tf.concat([receivers, loop], axis=0)
-        left = tf.reshape(tf.matmul(x, self.kernel_left), [-1, self.heads, self.units])
-        right = left if self.share_weights else tf.reshape(tf.matmul(x, self.kernel_right), [-1, self.heads, self.units])
+        if self.share_weights:
+            left = right = tf.reshape(_project(self, x, self.kernel_left, training), [-1, self.heads, self.units])
+        else:  # one product (and one dropout mask) for both kernels
+            both = _project(self, x, tf.concat([self.kernel_left, self.kernel_right], axis=1), training)
+            left, right = (tf.reshape(half, [-1, self.heads, self.units]) for half in tf.split(both, 2, axis=1))
         left_edges = tf.gather(left, senders)  # [E, heads, units]
         scores = tf.nn.leaky_relu(left_edges + tf.gather(right, receivers), alpha=self.negative_slope)
         logits = tf.reduce_sum(scores * self.attention, axis=-1)  # [E, heads]
@@ -393,6 +420,7 @@ class GATv2Conv(_DenseGraphLayer):
             negative_slope=self.negative_slope,
             self_loops=self.self_loops,
             share_weights=self.share_weights,
+            input_dropout=self.input_dropout,
         )
         return config
 

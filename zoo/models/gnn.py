@@ -51,7 +51,9 @@ in range and not negative, ranks, lengths); every other layer reads its output, 
 Every model has a config field `task`: "node" (one prediction per node: [N, num_classes]) or
 "graph" (one per graph: a readout over each graph's nodes, then Dense: [G, num_classes]), e.g.
 `zoo.build("gin", task="graph", num_classes=2, input_shape=(7,))`. The graph layers are named
-`{gcn,sage,gat,gin,mp}{i}` (i = 1..len(hidden)), the dropouts `dropout{i}`; the head is the layer
+`{gcn,sage,gat,gin,mp}{i}` (i = 1..len(hidden)), the dropouts `dropout{i}` (gcn and gat: each graph
+layer drops its own input, its `input_dropout`, so that sparse bag-of-words features are dropped and
+multiplied through their nonzero entries only: a GCN step on CiteSeer 80 -> 30 ms); the head is the layer
 named "predictions": the last graph convolution for node-level `gcn` and `gat` (as in their
 papers), a Dense layer otherwise. `include_top=False` returns the node embeddings of the last
 hidden layer, or with pooling "avg" / "max" their mean / max per graph.
@@ -330,12 +332,19 @@ def graph_inputs(feature_size: int, *, edge_feature_size: int = 0, node_graph_id
     return inputs
 
 
+def _drops_own_input(config: GNNConfig) -> bool:
+    """gcn and gat layers apply the dropout before them themselves (`input_dropout`)."""
+    return isinstance(config, (GCNConfig, GATConfig))
+
+
 def _graph_layer(config: GNNConfig, units: int, *, name: str, activation, validate: bool, head: bool = False,
                  first: bool = False):
     """The graph layer of the family with `units` outputs (per head for gat)."""
     regularized = config.l2 and (first or config.l2_layers == "all")
     regularizer = keras.regularizers.L2(config.l2) if regularized else None
     common = dict(name=name, validate=validate, kernel_regularizer=regularizer)
+    if _drops_own_input(config):
+        common["input_dropout"] = config.dropout
     if isinstance(config, GCNConfig):
         return GCNConv(units, normalization=config.normalization, activation=activation, **common)
     if isinstance(config, SAGEConfig):
@@ -406,7 +415,7 @@ def _build_gnn(config: GNNConfig, *, name, num_classes, input_shape, include_top
         x = layers.Dense(config.hidden[0], activation=config.activation, name="node_embedding")(x)
     states = [x]
     for i, units in enumerate(config.hidden, start=1):
-        if config.dropout:
+        if config.dropout and not _drops_own_input(config):
             x = layers.Dropout(config.dropout, name=f"dropout{i}")(x)
         x = _graph_layer(config, units, name=f"{prefix}{i}", activation=config.activation, validate=False,
                          first=i == 1)(graph(x))
@@ -423,9 +432,6 @@ def _build_gnn(config: GNNConfig, *, name, num_classes, input_shape, include_top
         return keras.Model(inputs, readout(x, reduction, f"{pooling}_pool"), name=name)
 
     if conv_head:
-        i = len(config.hidden) + 1
-        if config.dropout:
-            x = layers.Dropout(config.dropout, name=f"dropout{i}")(x)
         head = _graph_layer(
             config, num_classes, name="predictions", activation=classifier_activation, validate=False, head=True,
             first=not config.hidden,
