@@ -53,7 +53,7 @@ Every model has a config field `task`: "node" (one prediction per node: [N, num_
 `zoo.build("gin", task="graph", num_classes=2, input_shape=(7,))`. The graph layers are named
 `{gcn,sage,gat,gin,mp}{i}` (i = 1..len(hidden)), the dropouts `dropout{i}` (gcn and gat: each graph
 layer drops its own input, its `input_dropout`, so that sparse bag-of-words features are dropped and
-multiplied through their nonzero entries only: a GCN step on CiteSeer 80 -> 30 ms); the head is the layer
+multiplied through their nonzero entries only: a GCN step on CiteSeer 80 -> 45 ms); the head is the layer
 named "predictions": the last graph convolution for node-level `gcn` and `gat` (as in their
 papers), a Dense layer otherwise. `include_top=False` returns the node embeddings of the last
 hidden layer, or with pooling "avg" / "max" their mean / max per graph.
