@@ -311,3 +311,32 @@ def test_fit_makes_the_batching_map_of_graphs_once(monkeypatch):
     history = zoo.fit(model, (graphs, labels), epochs=6, batch_size=4, verbose=0)
     assert len(history.history["loss"]) == 6
     assert len(traced) == 1
+
+
+def test_a_users_dataset_of_known_length_trains_as_one_read_an_epoch_at_a_time():
+    """A user's tf.data dataset of known length is read through one repeated pipeline (no iterator per
+    epoch): the same batches, reshuffled each epoch as a new iterator reshuffles them, so the same
+    weights and history as the same dataset of unknown length (a filter), read an epoch at a time."""
+    from zoo.training.data import user_dataset
+
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(64, 4, 4, 1)).astype("float32"), rng.integers(0, 3, size=64).astype("int32")
+
+    def make(known):
+        ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(64, seed=7, reshuffle_each_iteration=True).batch(16)
+        return ds if known else ds.filter(lambda a, b: True)
+
+    known, unknown = user_dataset(make(True)), user_dataset(make(False))
+    assert known.stream is not None and known.batches_per_epoch == 4 and known.steps_per_epoch is None
+    assert unknown.stream is None and unknown.batches_per_epoch is None
+    results = []
+    for is_known in (True, False):
+        keras.utils.set_random_seed(0)
+        model = zoo.build("mlp", num_classes=3, input_shape=(4, 4, 1), hidden=(8,))
+        history = zoo.fit(model, make(is_known), validation_data=make(is_known), epochs=3, optimizer="sgd",
+                          learning_rate=0.1, verbose=0)
+        results.append((model.get_weights(), history.history))
+    (weights_a, history_a), (weights_b, history_b) = results
+    for a, b in zip(weights_a, weights_b):
+        np.testing.assert_array_equal(a, b)
+    assert history_a == history_b and len(history_a["loss"]) == 3

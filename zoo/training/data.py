@@ -26,18 +26,28 @@ class TrainingData:
             pipeline. `fit` reads it with one iterator for all its epochs: making a dataset and its
             iterator costs 0.1-0.5 s here (tracing the batching map, tf.data's graph rewrites),
             more than an epoch of a small data set takes to train.
+        num_batches: batches per epoch of data whose examples are not counted (a user's
+            tf.data dataset of known length), else None; `stream` reads that many per epoch.
     """
 
     make: Callable[[int], tf.data.Dataset]
     num_examples: int | None
     batch_size: int | None
     stream: Callable[[int, int], tf.data.Dataset] | None = None
+    num_batches: int | None = None
 
     @property
     def steps_per_epoch(self) -> int | None:
+        """Batches per epoch from the counted examples (None for a user's dataset: the recipe's
+        step budget and the progress line do not count its batches)."""
         if self.num_examples is None or self.batch_size is None:
             return None
         return -(-self.num_examples // self.batch_size)
+
+    @property
+    def batches_per_epoch(self) -> int | None:
+        """The batches an epoch of `stream` has: `steps_per_epoch`, else `num_batches`."""
+        return self.steps_per_epoch if self.steps_per_epoch is not None else self.num_batches
 
 
 def check_batch_size(batch_size) -> None:
@@ -88,6 +98,17 @@ def arrays_training_data(x, y: np.ndarray, *, batch_size: int, shuffle: bool, se
         return tf.nest.map_structure(lambda t: tf.gather(t, indices), xs), tf.gather(ys, indices)
 
     return index_batches(len(y), take, batch_size=batch_size, shuffle=shuffle, seed=seed)
+
+
+def user_dataset(dataset: tf.data.Dataset) -> TrainingData:
+    """`TrainingData` of a user's tf.data dataset, used as given every epoch; with a stream (the
+    dataset repeated: each repetition iterates it anew, reshuffling as it would) when its length
+    is known, so `fit` does not make an iterator per epoch (GAT on Cora: 30 ms of its 130 ms epoch)."""
+    length = int(dataset.cardinality())
+    if length <= 0:  # unknown, infinite or empty: an iterator per epoch, as Keras reads it
+        return TrainingData(lambda epoch: dataset, None, None)
+    return TrainingData(lambda epoch: dataset, None, None, stream=lambda first, last: dataset.repeat(last - first),
+                        num_batches=length)
 
 
 def single_batch(dataset: tf.data.Dataset) -> TrainingData:

@@ -451,14 +451,14 @@ class _Stream:
         if augment is not None:  # one batch at a time, in order, as in `_train`'s per-epoch pipelines
             dataset = dataset.map(_augmenter(augment)).prefetch(tf.data.AUTOTUNE)
         self.batches = _distribute(strategy, dataset)
-        self.steps = data.steps_per_epoch
+        self.steps = data.batches_per_epoch
         self._iterator = iter(self.batches)
 
     @classmethod
     def of(cls, data: TrainingData, strategy, first: int, last: int, **kwargs) -> "_Stream | None":
-        """The stream of `data`, or None when it has none (a user's dataset, image folders) or an
+        """The stream of `data`, or None when it has none (image folders, a user's dataset of unknown length) or an
         unknown number of batches per epoch."""
-        if data.stream is None or data.steps_per_epoch is None or last <= first:
+        if data.stream is None or data.batches_per_epoch is None or last <= first:
             return None
         return cls(data, strategy, first, last, **kwargs)
 

@@ -41,7 +41,14 @@ import numpy as np
 from zoo.data.graphs import edge_feature_size
 from zoo.data.tu import is_tu
 from zoo.errors import InvalidArgumentError
-from zoo.training.data import TrainingData, arrays_training_data, check_batch_size, index_batches, single_batch
+from zoo.training.data import (
+    TrainingData,
+    arrays_training_data,
+    check_batch_size,
+    index_batches,
+    single_batch,
+    user_dataset,
+)
 
 NODE_FEATURES, EDGE_INDEX, NODE_GRAPH_IDS = "node_features", "edge_index", "node_graph_ids"
 
@@ -131,7 +138,7 @@ def _read(data, *, name: str, vocabulary: dict) -> DataSource:
     if isinstance(data, DataSource):
         return data
     if isinstance(data, tf.data.Dataset):
-        return DataSource(lambda batch_size, shuffle, seed: TrainingData(lambda epoch: data, None, None), "dataset",
+        return DataSource(lambda batch_size, shuffle, seed: user_dataset(data), "dataset",
                           description="a tf.data.Dataset, used as given",
                           edge_feature_size=_dataset_edge_feature_size(data))
     if isinstance(data, (str, os.PathLike)):
