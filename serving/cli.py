@@ -392,6 +392,10 @@ def main(argv=None, prog: str = "python -m serving") -> int:
     # standard kernels free it, as the standard tensorflow_model_server build does. Set
     # TF_ENABLE_ONEDNN_OPTS=1 to choose oneDNN anyway.
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    # The same holds for TensorFlow's CPU BFC pool, which `import zoo` turns on for training (and marks,
+    # so that a server started from such a process, or by `zoo serve`, knows the user did not ask for it).
+    if os.environ.pop("ZOO_SET_TF_CPU_ALLOCATOR_USE_BFC", None):
+        os.environ.pop("TF_CPU_ALLOCATOR_USE_BFC", None)
     import_tensorflow()
     from serving.errors import ServingError
 

@@ -19,15 +19,21 @@ a training step on a large graph or a wide input pays those page faults again in
 (GraphSAGE on PROTEINS merged into one batch: 137 ms a step, 60 ms with the pool; GCN on CiteSeer
 140 -> 87 ms). The BFC pool keeps freed buffers for the next step, so the process holds its peak
 working set (limit: `TF_CPU_BFC_MEM_LIMIT_IN_MB`, TensorFlow's default 64 GB), and
-`tf.config.experimental.get_memory_info("CPU:0")` reports current and peak bytes.
+`tf.config.experimental.get_memory_info("CPU:0")` reports current and peak bytes. The model server
+(`python -m serving`, `zoo serve`) drops the setting when zoo made it, so a server started from such
+a process still gives big requests' memory back (`serving.memory`).
 """
 
 import os as _os
 
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # TensorFlow's CPU tensors come from its BFC pool rather than from malloc, which maps and faults in
-# fresh pages for every large buffer of every step (see "Memory" in the module doc).
-_os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
+# fresh pages for every large buffer of every step (see "Memory" in the module doc). The marker tells
+# the model server (serving.cli), which a process with these variables may start, that the user did
+# not ask for the pool: the server gives a big request's memory back instead (serving.memory).
+if "TF_CPU_ALLOCATOR_USE_BFC" not in _os.environ:
+    _os.environ["TF_CPU_ALLOCATOR_USE_BFC"] = "true"
+    _os.environ["ZOO_SET_TF_CPU_ALLOCATOR_USE_BFC"] = "1"
 
 from zoo._lazy import make_lazy as _make_lazy  # noqa: E402
 from zoo._on_import import when_imported as _when_imported  # noqa: E402
