@@ -12,7 +12,8 @@ alternating zoo and twin over `--rounds` rounds after a warm-up (tracing exclude
 printed with the ratio twin / zoo (>= 1: the zoo is not slower), the achieved GFLOP/s of the
 step (its forward + backward FLOPs counted by TensorFlow's profiler) against a
 matrix-multiply peak measured in the same run, and for GIN on PROTEINS the step against the same
-arithmetic as plain matmuls (24 x [43471, 64] @ [64, 64], timed in the same run).
+arithmetic as plain matmuls (24 x [43471, 64] @ [64, 64], timed in the same run) and against the
+step's own 23 matmuls in their shapes (its weight gradients, [N, 64]^T @ [N, 64], are the slow kind).
 
 Then the zoo's GIN (node task, 16 input features, 64 hidden) on generated graphs up to 1M nodes and
 10M edges, each size in its own process: step time, time per million edges (flat = linear in edges)
@@ -21,7 +22,8 @@ and the process's peak RSS. mpnn gets random 4-dimensional edge features on both
     python benchmarks/graph_throughput.py [--rounds 3] [--steps 5] [--scale 0.1,0.3,1.0] [--models gin gcn]
 
 Needs the `gnn` extra (tensorflow-gnn, tf-keras) and the data sets (`ZOO_DATA_DIR`, e.g. ../shared/data).
-TF_USE_LEGACY_KERAS=1 is set here before TensorFlow is imported (TF-GNN needs tf.keras = Keras 2);
+zoo is imported before TensorFlow, so its TensorFlow settings (oneDNN's kernels, the CPU buffer pool:
+zoo._tf_settings) apply to both sides. TF_USE_LEGACY_KERAS=1 is set here before TensorFlow is imported (TF-GNN needs tf.keras = Keras 2);
 the zoo's models are Keras 3 (`import keras`) either way.
 """
 
@@ -39,11 +41,11 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("ZOO_DATA_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"))
 
+import zoo  # noqa: E402  first: its TensorFlow settings (oneDNN, the CPU pool) apply to both sides
+
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-
-import zoo  # noqa: E402
 from zoo.data.datasets import load_dataset  # noqa: E402
 from zoo.data.graphs import merge_graphs  # noqa: E402
 from zoo.models.gnn import VARIANTS  # noqa: E402
@@ -234,6 +236,25 @@ def gin_as_matmuls(num_nodes):
     return run
 
 
+def gin_step_matmuls(num_nodes, num_features):
+    """The matmuls of the GIN step in their own shapes: forward 1 x [N, F] @ [F, 64] + 7 x [N, 64] @ [64, 64],
+    input gradients 7 x [N, 64] @ [64, 64]^T, weight gradients 1 x [N, F]^T @ [N, 64] + 7 x [N, 64]^T @ [N, 64]
+    (the last kind, a sum over the N rows into 64 x 64, runs slower per FLOP than the others here)."""
+    x, a, w = tf.random.normal((num_nodes, num_features)), tf.random.normal((num_nodes, 64)), tf.random.normal((64, 64))
+    w_in = tf.random.normal((num_features, 64))
+
+    @tf.function
+    def run():
+        total = tf.reduce_sum(tf.matmul(x, w_in)[:1]) + tf.reduce_sum(tf.matmul(x, a, transpose_a=True)[:1])
+        for i in range(7):
+            b = a + float(i)
+            total += tf.reduce_sum(tf.matmul(b, w)[:1]) + tf.reduce_sum(tf.matmul(b, w, transpose_b=True)[:1])
+            total += tf.reduce_sum(tf.matmul(b, a, transpose_a=True)[:1])
+        return total
+
+    return run
+
+
 def step_flops(model, batch, labels) -> float:
     """FLOPs of one forward + backward pass of `model` on `batch`, counted by TensorFlow's profiler on
     the traced graph (ops with FLOP statistics: MatMul, elementwise arithmetic, reductions; the CSR
@@ -330,13 +351,27 @@ def scaling(fractions, steps):
               f"{r['peak_rss_mb']:12,.0f}")
 
 
+def scale_sizes(text: str) -> list[float]:
+    """'0.1,0.3,1.0' -> [0.1, 0.3, 1.0]; '' or '0' -> [] (no scaling run)."""
+    try:
+        sizes = [float(f) for f in text.split(",") if f.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not comma-separated numbers: {text!r}") from None
+    if sizes == [0.0]:
+        return []
+    if any(not 0 < f <= 100 for f in sizes):
+        raise argparse.ArgumentTypeError(f"sizes are millions of nodes in (0, 100]: {text!r} ('' or 0 to skip)")
+    return sizes
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=5, help="timed steps per round")
     parser.add_argument("--models", nargs="*", default=list(MODELS))
     parser.add_argument("--data", nargs="*", default=["proteins", "cora"])
-    parser.add_argument("--scale", default="0.1,0.3,1.0", help="graph sizes in millions of nodes ('' to skip)")
+    parser.add_argument("--scale", type=scale_sizes, default="0.1,0.3,1.0",
+                        help="graph sizes in millions of nodes, comma-separated ('' or 0 to skip)")
     parser.add_argument("--scale-child", nargs=3, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.scale_child:
@@ -357,8 +392,12 @@ def main():
             seconds(matmuls, WARMUP)
             mm = np.median([seconds(matmuls, args.steps) for _ in range(args.rounds)])
             print(f"GIN step / its arithmetic as 24 plain matmuls ({mm * 1e3:.1f} ms): {results['gin'][0] / mm:.2f}")
+            own = gin_step_matmuls(*workload[2]["node_features"].shape)
+            seconds(own, WARMUP)
+            mm = np.median([seconds(own, args.steps) for _ in range(args.rounds)])
+            print(f"GIN step / the step's own 23 matmuls, in their shapes ({mm * 1e3:.1f} ms): {results['gin'][0] / mm:.2f}")
     if args.scale:
-        scaling([float(f) for f in args.scale.split(",")], max(2, args.steps // 2))
+        scaling(args.scale, max(2, args.steps // 2))
 
 
 if __name__ == "__main__":

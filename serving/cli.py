@@ -387,16 +387,17 @@ def main(argv=None, prog: str = "python -m serving") -> int:
     logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    # TensorFlow's oneDNN kernels allocate through a BFC pool that keeps the largest request's working
-    # memory for the life of the process (+100 MB resident after one 48 MB request, measured); the
-    # standard kernels free it, as the standard tensorflow_model_server build does. Set
-    # TF_ENABLE_ONEDNN_OPTS=1 to choose oneDNN anyway.
+    # `import zoo` turns on TensorFlow's CPU BFC pool and oneDNN's kernels for training and names what it
+    # set in ZOO_SET_TF_SETTINGS (zoo._tf_settings); a server started from such a process, or by `zoo
+    # serve`, drops those: both pools keep the largest request's working memory for the life of the
+    # process (+100 MB resident after one 48 MB request, measured), and the standard kernels with
+    # malloc give it back, as the standard tensorflow_model_server build does. A variable the user set
+    # reaches the server (TF_ENABLE_ONEDNN_OPTS=1 chooses oneDNN anyway).
+    for name in os.environ.pop("ZOO_SET_TF_SETTINGS", "").split(","):
+        if name in ("TF_CPU_ALLOCATOR_USE_BFC", "TF_ENABLE_ONEDNN_OPTS"):
+            os.environ.pop(name, None)
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-    # The same holds for TensorFlow's CPU BFC pool, which `import zoo` turns on for training (and marks,
-    # so that a server started from such a process, or by `zoo serve`, knows the user did not ask for it).
-    if os.environ.pop("ZOO_SET_TF_CPU_ALLOCATOR_USE_BFC", None):
-        os.environ.pop("TF_CPU_ALLOCATOR_USE_BFC", None)
-    import_tensorflow()
+    import_tensorflow(without_keras=True)
     from serving.errors import ServingError
 
     try:

@@ -98,10 +98,25 @@ def filtered_stderr(level: int | None = None):
             pass
 
 
-def import_tensorflow():
-    """`import tensorflow` and its first device listing, without the start-up lines above. Returns the module."""
-    with filtered_stderr():
-        import tensorflow as tf
+def import_tensorflow(without_keras: bool = False):
+    """`import tensorflow` and its first device listing, without the start-up lines above. Returns the module.
 
-        tf.config.list_physical_devices()
+    without_keras: TensorFlow's import also imports Keras (`keras.src.optimizers`, for the TF2 SavedModel
+        registry, and `keras._tf_keras`), and Keras imports scikit-learn and matplotlib when they are
+        installed: about 3 of the 9 s `import tensorflow` takes here. The model server runs SavedModels
+        in TF1 Sessions and never uses Keras, so it passes True: those imports fail quietly during the
+        import (TensorFlow catches them) and `tf.keras`, `import keras` work afterwards as usual.
+    """
+    blocked = [name for name in ("keras", "tf_keras") if without_keras and name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # an import of it raises ImportError
+    try:
+        with filtered_stderr():
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()
+    finally:
+        for name in blocked:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
     return tf

@@ -7,7 +7,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from pathlib import Path
 
-import zoo  # noqa: F401  first, as a user's script: it sets what TensorFlow reads at its first op (TF_CPU_ALLOCATOR_USE_BFC)
+import zoo  # noqa: F401  first, as a user's script: it sets what TensorFlow reads at start-up (zoo._tf_settings)
 
 import keras
 import numpy as np

@@ -57,3 +57,23 @@ def test_a_cuinit_failure_with_drivers_present_is_a_real_error():
     result = subprocess.run([sys.executable, "-c", SCRIPT, cuinit, "end"], capture_output=True, text=True,
                             timeout=60, env={"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ":".join(sys.path)})
     assert result.stderr.splitlines() == [cuinit, "from sys.stderr", "end", "after the filter"]
+
+
+WITHOUT_KERAS = r"""
+import sys
+from serving.tf_startup import import_tensorflow
+tf = import_tensorflow(without_keras=True)
+print("LOADED", *sorted(m for m in ("keras", "tf_keras", "sklearn", "matplotlib") if m in sys.modules))
+print("SESSION", tf.compat.v1.Session(graph=tf.Graph()).graph is not None)
+import keras
+print("KERAS", keras.layers.Dense(2)(tf.ones([1, 3])).shape, tf.keras.layers.Dense is keras.layers.Dense)
+"""
+
+
+def test_the_server_imports_tensorflow_without_keras_and_keras_still_imports_afterwards():
+    run = subprocess.run([sys.executable, "-c", WITHOUT_KERAS], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    lines = dict(line.split(" ", 1) for line in run.stdout.splitlines() if " " in line)
+    assert run.stdout.splitlines()[0] == "LOADED"  # none of Keras, tf_keras, scikit-learn, matplotlib
+    assert lines["SESSION"] == "True"
+    assert lines["KERAS"] == "(1, 2) True"
