@@ -13,7 +13,7 @@ printed with the ratio twin / zoo (>= 1: the zoo is not slower), the achieved GF
 step (its forward + backward FLOPs counted by TensorFlow's profiler) against a
 matrix-multiply peak measured in the same run, and for GIN on PROTEINS the step against the same
 arithmetic as plain matmuls (24 x [43471, 64] @ [64, 64], timed in the same run) and against the
-step's own 23 matmuls in their shapes (its weight gradients, [N, 64]^T @ [N, 64], are the slow kind).
+step's own 23 matmuls in their shapes (forward, input-gradient and weight-gradient products).
 
 Then the zoo's GIN (node task, 16 input features, 64 hidden) on generated graphs up to 1M nodes and
 10M edges, each size in its own process: step time, time per million edges (flat = linear in edges)
@@ -239,7 +239,7 @@ def gin_as_matmuls(num_nodes):
 def gin_step_matmuls(num_nodes, num_features):
     """The matmuls of the GIN step in their own shapes: forward 1 x [N, F] @ [F, 64] + 7 x [N, 64] @ [64, 64],
     input gradients 7 x [N, 64] @ [64, 64]^T, weight gradients 1 x [N, F]^T @ [N, 64] + 7 x [N, 64]^T @ [N, 64]
-    (the last kind, a sum over the N rows into 64 x 64, runs slower per FLOP than the others here)."""
+    (with oneDNN's kernels these 23 took 81 ms against 97 ms for the 24 forward-shaped ones, in one run)."""
     x, a, w = tf.random.normal((num_nodes, num_features)), tf.random.normal((num_nodes, 64)), tf.random.normal((64, 64))
     w_in = tf.random.normal((num_features, 64))
 

@@ -26,6 +26,10 @@ one training step (forward, backward, Adam) with oneDNN against without, same pr
 | conv1d, 150 x 1, 16 | 69 ms | 75 ms |
 | gin, PROTEINS merged (43,471 nodes), full batch | 450-510 ms | 250-300 ms |
 
+oneDNN is not faster everywhere: a one-example call of an exported lenet5 took 0.58 ms without it and
+1.71 ms with it (benchmarks/serving.py, in-process rows), which is one reason the model server keeps
+TensorFlow's standard kernels.
+
 The pool: a GraphSAGE step on the merged PROTEINS batch 137 -> 60 ms, GCN on CiteSeer 140 -> 87 ms.
 Both keep memory: the process holds its peak working set (the pool's limit is
 `TF_CPU_BFC_MEM_LIMIT_IN_MB`, 64 GB by default), and `tf.config.experimental.get_memory_info("CPU:0")`
