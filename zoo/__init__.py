@@ -15,8 +15,8 @@ Speed: `import zoo` sets three TensorFlow variables unless they are set already:
 (`TF_CPP_MIN_LOG_LEVEL=2`), TensorFlow's CPU buffer pool (`TF_CPU_ALLOCATOR_USE_BFC=true`) and
 oneDNN's kernels (`TF_ENABLE_ONEDNN_OPTS=1`, which TensorFlow leaves off on CPUs without AVX-512
 VNNI). They apply to a process that imports zoo before TensorFlow; a training step on these
-machines is 1.2-2.5x faster with them (zoo._tf_settings has the table), and the process keeps its
-peak working set. Set a variable yourself (`TF_ENABLE_ONEDNN_OPTS=0`,
+machines is 1.2-2.5x faster with them for most models (conv1d 0.9x; one-example inference calls are
+slower with oneDNN: the table is in zoo._tf_settings), and the process keeps its peak working set. Set a variable yourself (`TF_ENABLE_ONEDNN_OPTS=0`,
 `TF_CPU_ALLOCATOR_USE_BFC=false`) for TensorFlow's default. The model server (`python -m serving`,
 `zoo serve`) drops the pool and oneDNN when zoo chose them, so a server started from such a process
 still gives big requests' memory back (`serving.memory`).
