@@ -12,8 +12,9 @@ alternating zoo and twin over `--rounds` rounds after a warm-up (tracing exclude
 printed with the ratio twin / zoo (>= 1: the zoo is not slower), the achieved GFLOP/s of the
 step (its forward + backward FLOPs counted by TensorFlow's profiler) against a
 matrix-multiply peak measured in the same run, and for GIN on PROTEINS the step against the same
-arithmetic as plain matmuls (24 x [43471, 64] @ [64, 64], timed in the same run) and against the
-step's own 23 matmuls in their shapes (forward, input-gradient and weight-gradient products).
+arithmetic as plain matmuls (24 x [43471, 64] @ [64, 64]) and against the step's own 23 matmuls in
+their shapes (forward, input-gradient and weight-gradient products), both timed in the same rounds
+as the step, alternating with it (the machine's speed drifts by 10-30 % within minutes).
 
 Then the zoo's GIN (node task, 16 input features, 64 hidden) on generated graphs up to 1M nodes and
 10M edges, each size in its own process: step time, time per million edges (flat = linear in edges)
@@ -280,7 +281,10 @@ def zoo_inputs(name, task, batch):
     return {k: batch[k] for k in keep}
 
 
-def compare(workload, names, rounds, steps, peak):
+def compare(workload, names, rounds, steps, peak, references=None):
+    """Time each model and its twin, alternating; `references` {model: {label: step}} are timed in the
+    same rounds as that model (for ratios under the same machine conditions). Returns
+    {model: (zoo seconds, twin seconds, {label: reference seconds})}."""
     from zoo.data.tfgnn_interop import to_graph_tensor
 
     title, task, batch, labels, num_classes = workload
@@ -301,17 +305,19 @@ def compare(workload, names, rounds, steps, peak):
         graph = to_graph_tensor(tensors)
         twin = twin_model(name, task, graph.spec, num_classes)
         twin_step = train_step(twin, tf.keras.optimizers.Adam(1e-3), graph, y)
-        for step in (zoo_step, twin_step):
+        timed = {"zoo": zoo_step, "twin": twin_step, **(references or {}).get(name, {})}
+        for step in timed.values():
             seconds(step, WARMUP)
-        times = {"zoo": [], "twin": []}
+        times = {label: [] for label in timed}
         for _ in range(rounds):
-            times["zoo"].append(seconds(zoo_step, steps))
-            times["twin"].append(seconds(twin_step, steps))
-        zoo_s, twin_s = np.median(times["zoo"]), np.median(times["twin"])
+            for label, step in timed.items():
+                times[label].append(seconds(step, steps))
+        medians = {label: float(np.median(t)) for label, t in times.items()}
+        zoo_s, twin_s = medians.pop("zoo"), medians.pop("twin")
         flops = step_flops(model, data, y)
         print(f"{name:10} {zoo_s * 1e3:8.1f} {twin_s * 1e3:10.1f} {twin_s / zoo_s:10.2f} {model.count_params():11,} "
               f"{twin.count_params():11,} {flops / 1e9:7.2f} {flops / zoo_s / 1e9:11.1f} {100 * flops / zoo_s / peak:8.1f}%")
-        results[name] = (zoo_s, twin_s)
+        results[name] = (zoo_s, twin_s, medians)
     return results
 
 
@@ -386,16 +392,15 @@ def main():
     workloads = {"proteins": proteins, "cora": cora}
     for key in args.data:
         workload = workloads[key]()
-        results = compare(workload, args.models, args.rounds, args.steps, peak)
-        if key == "proteins" and "gin" in results:
-            matmuls = gin_as_matmuls(workload[2]["node_features"].shape[0])
-            seconds(matmuls, WARMUP)
-            mm = np.median([seconds(matmuls, args.steps) for _ in range(args.rounds)])
-            print(f"GIN step / its arithmetic as 24 plain matmuls ({mm * 1e3:.1f} ms): {results['gin'][0] / mm:.2f}")
-            own = gin_step_matmuls(*workload[2]["node_features"].shape)
-            seconds(own, WARMUP)
-            mm = np.median([seconds(own, args.steps) for _ in range(args.rounds)])
-            print(f"GIN step / the step's own 23 matmuls, in their shapes ({mm * 1e3:.1f} ms): {results['gin'][0] / mm:.2f}")
+        references = {}
+        if key == "proteins":  # GIN's matmul references, timed in the same rounds as its step
+            shape = workload[2]["node_features"].shape
+            references["gin"] = {"its arithmetic as 24 plain matmuls": gin_as_matmuls(shape[0]),
+                                 "the step's own 23 matmuls, in their shapes": gin_step_matmuls(*shape)}
+        results = compare(workload, args.models, args.rounds, args.steps, peak, references)
+        if "gin" in results:
+            for label, mm in results["gin"][2].items():
+                print(f"GIN step / {label} ({mm * 1e3:.1f} ms, same rounds): {results['gin'][0] / mm:.2f}")
     if args.scale:
         scaling(args.scale, max(2, args.steps // 2))
 

@@ -436,13 +436,21 @@ class GINConv(GraphLayer):
     (mlp_layers - 1), then Dense(units). The last Dense has no activation: GIN models put
     BatchNorm and ReLU after each GINConv.
 
+    A Dense followed by batch norm has no bias (as the convolutions before batch norm in
+    keras.applications' DenseNet): the normalization subtracts the mean of its input, so in
+    training the bias cancels and its gradient is exactly zero, and in inference the moving mean
+    absorbs it. The function is the paper's; the step skips one bias gradient (a pass over the
+    [N, hidden] states) per hidden Dense. `output_bias=False` does the same for the last Dense,
+    for models that put batch norm after the layer (`zoo.models.gnn`'s GIN does).
+
     Args:
         units: output size, an int >= 1.
         hidden_units: width of the MLP's hidden layers (default: `units`).
         mlp_layers: number of Dense layers of the MLP, >= 1. Default 2.
         epsilon: the initial (or fixed) eps. Default 0.
         learn_epsilon: train eps. Default True.
-        batch_norm: BatchNormalization after each hidden Dense. Default True.
+        batch_norm: BatchNormalization after each hidden Dense (which then has no bias). Default True.
+        output_bias: the last Dense has a bias. Default True.
         batch_norm_momentum: of its moving statistics. Default 0.9 (PyTorch's 0.1 in Keras' terms,
             as in the paper's code; Keras' 0.99 lags behind when training is short).
         activation: of the hidden layers. Default "relu".
@@ -481,10 +489,16 @@ class GINConv(GraphLayer):
         bias_initializer="zeros",
         kernel_regularizer=None,
         validate=True,
+        output_bias=True,
+        hidden_bias=None,
         **kwargs,
     ):
         super().__init__(validate=validate, **kwargs)
         self.units = _positive_int(units, "units")
+        self.output_bias = bool(output_bias)
+        # hidden_bias: a bias on the hidden Dense layers; None = only without batch norm (the saved
+        # configs of earlier versions, whose hidden Dense layers had one, say True: `from_config`)
+        self.hidden_bias = not batch_norm if hidden_bias is None else bool(hidden_bias)
         self.batch_norm_momentum = float(batch_norm_momentum)
         self.hidden_units = self.units if hidden_units is None else _positive_int(hidden_units, "hidden_units")
         self.mlp_layers = _positive_int(mlp_layers, "mlp_layers")
@@ -502,6 +516,7 @@ class GINConv(GraphLayer):
                     kernel_initializer=self.kernel_initializer,
                     bias_initializer=self.bias_initializer,
                     kernel_regularizer=self.kernel_regularizer,
+                    use_bias=self.output_bias if last else self.hidden_bias,
                     name=f"{self.name}_mlp{i}_dense",
                 )
             )
@@ -558,9 +573,16 @@ class GINConv(GraphLayer):
             batch_norm=self.batch_norm,
             batch_norm_momentum=self.batch_norm_momentum,
             activation=keras.activations.serialize(self.activation),
+            output_bias=self.output_bias,
+            hidden_bias=self.hidden_bias,
             **dense_arguments_config(self),
         )
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        # configs saved before `hidden_bias` existed describe hidden Dense layers with a bias
+        return cls(**{"hidden_bias": True, **config})
 
 
 @keras.saving.register_keras_serializable(package="zoo")

@@ -210,6 +210,32 @@ def test_gin_equals_formula_and_learns_epsilon():
     assert [m.name for m in two.mlp][:2] == ["gin2_mlp1_dense", "gin2_mlp1_bn"]
 
 
+def test_gin_hidden_dense_before_batch_norm_has_no_bias_and_the_function_is_unchanged():
+    """A bias before batch norm cancels (training mode subtracts the batch mean): the layer without it
+    equals the one with a random bias; configs saved before `hidden_bias` existed keep theirs."""
+    rng = np.random.default_rng(3)
+    graph = random_graph(rng, 12, 30)
+    plain, biased = GINConv(4, hidden_units=6, name="plain"), GINConv(4, hidden_units=6, hidden_bias=True, name="biased")
+    plain(graph), biased(graph)
+    assert not plain.mlp[0].use_bias and plain.mlp[-1].use_bias and biased.mlp[0].use_bias
+    randomize(plain)
+    biased.epsilon.assign(plain.epsilon)
+    biased.mlp[0].kernel.assign(plain.mlp[0].kernel)
+    biased.mlp[0].bias.assign(rng.normal(size=6).astype("float32") * 3)
+    for name in ("kernel", "bias"):
+        getattr(biased.mlp[-1], name).assign(getattr(plain.mlp[-1], name))
+    for a, b in zip(plain.mlp[1].weights, biased.mlp[1].weights):
+        b.assign(a)
+    np.testing.assert_allclose(biased(graph, training=True).numpy(), plain(graph, training=True).numpy(),
+                               rtol=1e-4, atol=1e-4)
+    assert not GINConv(4, output_bias=False).mlp[-1].use_bias
+    assert not GINConv(4, batch_norm=False, output_bias=False).mlp[-1].use_bias
+    assert GINConv(4, batch_norm=False).mlp[0].use_bias
+    old = {k: v for k, v in plain.get_config().items() if k not in ("hidden_bias", "output_bias")}
+    assert GINConv.from_config(old).hidden_bias is True
+    assert GINConv.from_config(plain.get_config()).hidden_bias is False
+
+
 def _gine_formula(layer, graph):
     """GINE in NumPy (float64): MLP((1 + eps) h_v + sum_{u -> v} ReLU(h_u + e_uv W + b)), the MLP
     Dense -> batch norm (inference) -> ReLU -> ... -> Dense, from the layer's weights."""
@@ -222,7 +248,7 @@ def _gine_formula(layer, graph):
     h = (1 + float(layer.epsilon.numpy())) * x + summed
     for sub in layer.mlp:
         if type(sub).__name__ == "Dense":
-            h = h @ sub.kernel.numpy() + sub.bias.numpy()
+            h = h @ sub.kernel.numpy() + (sub.bias.numpy() if sub.use_bias else 0.0)
         elif type(sub).__name__ == "FusedBatchNormalization":
             h = (h - sub.moving_mean.numpy()) / np.sqrt(sub.moving_variance.numpy() + sub.epsilon)
             h = h * sub.gamma.numpy() + sub.beta.numpy()
