@@ -176,6 +176,86 @@ def test_early_stopping_on_gunpoint_restores_the_best_weights():
     assert zoo.evaluate(model, test)["loss"] == pytest.approx(val[best], rel=1e-4)
 
 
+class _Interrupted(Exception):
+    pass
+
+
+class _InterruptAt(keras.callbacks.Callback):
+    """Raises at the start of epoch `epoch`: the run stops there, with the checkpoint of the epoch before."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise _Interrupted(epoch)
+
+
+def test_a_resumed_run_keeps_the_best_weights_and_the_patience_of_its_first_part(tmp_path):
+    """Interrupted after its best epoch and resumed from the checkpoint, a run ends as one that ran
+    through: same stopping epoch, same kept epoch and weights (the recipe's state is checkpointed)."""
+    x, y = _digits(64)
+    val_x, val_y = _digits(32)[0], np.random.default_rng(1).integers(0, 10, 32)  # random labels: val loss rises
+    recipe = Recipe(source="test", optimizer="adam", learning_rate=0.01, epochs=40, batch_size=16,
+                    keep="best_validation", patience=4, schedule="plateau", schedule_args={"factor": 0.5, "patience": 2})
+
+    def run(folder, callbacks=()):
+        keras.utils.set_random_seed(0)
+        model = _mlp()
+        history = zoo.fit(model, (x, y), validation_data=(val_x, val_y), recipe=recipe, checkpoint_dir=folder,
+                          callbacks=list(callbacks), seed=0, verbose=0)
+        return model, history
+
+    straight_model, straight = run(tmp_path / "straight")
+    epochs = len(straight.history["loss"])
+    interrupt = straight.kept_epoch + 2  # after the best epoch, before patience runs out
+    assert epochs < 40 and interrupt < epochs, (straight.kept_epoch, epochs)
+    with pytest.raises(_Interrupted):
+        run(tmp_path / "resumed", [_InterruptAt(interrupt)])
+    resumed_model, resumed = run(tmp_path / "resumed")
+    assert resumed.kept_epoch == straight.kept_epoch
+    assert interrupt + len(resumed.history["loss"]) == epochs
+    for a, b in zip(straight_model.get_weights(), resumed_model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_checkpoints_without_the_recipe_state_or_its_weights_still_resume(tmp_path):
+    """A checkpoint written before the recipe state existed restores (counters start afresh); one of a
+    run that kept the last weights, resumed by one that keeps the best, looks for the best anew."""
+    from zoo.training.checkpoints import Checkpoints, TrainingState
+
+    strategy, model = tf.distribute.get_strategy(), _mlp()
+
+    def budget(keep):
+        return Budget(Recipe(source="test", keep=keep), epochs=3, optimizers=[], schedule=False, has_validation=True,
+                      time_limit=None, strategy=strategy, model=model)
+
+    def checkpoints(state=None):
+        optional = {} if state is None else {"budget": state.parts()}
+        return Checkpoints(tmp_path, strategy, state=TrainingState(), model=model, optional=optional)
+
+    checkpoints().save(step=5, epoch=1, batch_in_epoch=0)  # no recipe state in it
+    best = budget("best_validation")
+    restoring = checkpoints(best.state)
+    restoring.restore_latest()
+    best.load_state()
+    assert int(restoring.state.step.numpy()) == 5 and best.best == math.inf and best.best_epoch is None
+
+    last = budget("last")
+    assert not last.end_epoch(1, {"loss": 1.0, "val_loss": 0.5}, model)
+    last.save_state()
+    checkpoints(last.state).save(step=9, epoch=2, batch_in_epoch=0)
+    best = budget("best_validation")
+    checkpoints(best.state).restore_latest()
+    best.load_state()
+    assert best.best_epoch is None and best.best_weights is None  # no weights of epoch 1 to go back to
+    last = budget("last")
+    checkpoints(last.state).restore_latest()
+    last.load_state()
+    assert last.best_epoch == 1 and last.best == 0.5 and last.history == [0.5]
+
+
 def test_zoo_info_shows_the_recipe(capsys):
     assert main(["info", "conv1d"]) == 0
     lines = {line[:18].strip(): line[19:] for line in capsys.readouterr().out.splitlines()}

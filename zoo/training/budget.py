@@ -11,6 +11,10 @@ to them once one of them has set it (a user's LearningRateScheduler or ReduceLRO
 the recipe's schedule); `Budget.end_epoch` applies
 ReduceLROnPlateau, records the best weights of the monitored loss and says whether to stop
 (patience or time limit); `Budget.finish` puts the kept weights back into the model.
+
+`Budget.state` (a `BudgetState`) goes into `fit`'s checkpoints: a resumed run continues with the
+best value and weights found before the interruption, the patience and plateau counters, the
+monitored history and the training time already spent (the time limit counts it).
 """
 
 from __future__ import annotations
@@ -106,6 +110,35 @@ def fill_in(recipe: Recipe, model, source, *, batch_size, epochs, optimizer, lea
     return FitArguments(train, batch_size, epochs, optimizer, learning_rate, augment, time_limit, scheduled)
 
 
+class BudgetState:
+    """A `Budget`'s counters as variables, for checkpoints (`Budget.save_state` / `load_state`).
+
+    best, best_epoch (-1: none), plateau_best, plateau_wait, elapsed (seconds of training so far),
+    history [epochs] (the monitored value of every epoch), and `best_weights`: one variable per
+    weight of the model, when the recipe keeps the best weights (else none), holding those of
+    epoch `weights_epoch` (-1: none; a checkpoint of a run that kept none leaves it so).
+    """
+
+    def __init__(self, model, keeps_weights: bool):
+        scalar = lambda value, dtype, name: tf.Variable(value, dtype=dtype, trainable=False, name=name)  # noqa: E731
+        self.best = scalar(math.inf, tf.float64, "best")
+        self.best_epoch = scalar(-1, tf.int64, "best_epoch")
+        self.plateau_best = scalar(math.inf, tf.float64, "plateau_best")
+        self.plateau_wait = scalar(0, tf.int64, "plateau_wait")
+        self.elapsed = scalar(0.0, tf.float64, "elapsed")
+        self.weights_epoch = scalar(-1, tf.int64, "weights_epoch")
+        self.history = tf.Variable(tf.zeros([0], tf.float64), shape=tf.TensorShape([None]), trainable=False,
+                                   name="history")
+        self.best_weights = [tf.Variable(tf.zeros(w.shape, w.dtype), trainable=False, name=f"best_{i}")
+                             for i, w in enumerate(model.weights)] if keeps_weights else []
+
+    def parts(self) -> dict:
+        """{name: variable or list of variables}: what `Checkpoints(optional=...)` saves and restores."""
+        names = ("best", "best_epoch", "plateau_best", "plateau_wait", "elapsed", "weights_epoch", "history")
+        return {name: getattr(self, name) for name in names} | ({"best_weights": self.best_weights}
+                                                                if self.best_weights else {})
+
+
 class Budget:
     """One `fit` call's schedule, stopping rule and kept weights.
 
@@ -119,11 +152,15 @@ class Budget:
         has_validation: whether `logs` carry "val_loss".
         time_limit: seconds, or None.
         strategy: the tf.distribute strategy (workers agree on stopping).
+        model: when the run is checkpointed, the model trained: `state` holds copies of its weights
+            for the kept ones (None: counters only).
     """
 
     def __init__(self, recipe: Recipe, *, epochs: int, optimizers, schedule: bool, has_validation: bool,
-                 time_limit: float | None, strategy):
+                 time_limit: float | None, strategy, model=None):
         self.recipe, self.epochs, self.strategy = recipe, epochs, strategy
+        self.state = BudgetState(model, keeps_weights=model is not None and recipe.keep != "last")
+        self._saved_best_epoch = None  # the best epoch whose weights `state` holds
         self.optimizers = [o for o in optimizers if schedule and _settable(o)]
         self.base = [float(keras.ops.convert_to_numpy(o.learning_rate)) for o in self.optimizers]
         validation = "val_loss" if has_validation else "loss"
@@ -201,6 +238,38 @@ class Budget:
         if self.plateau_wait >= args.get("patience", 10):
             self.plateau_wait = 0
             self._set([max(rate * args.get("factor", 0.1), args.get("min_lr", 0.0)) for rate in self._rates()])
+
+    def save_state(self) -> None:
+        """Write the counters (and the kept weights, when they changed) into `state`, before a checkpoint."""
+        st = self.state
+        st.best.assign(self.best)
+        st.best_epoch.assign(-1 if self.best_epoch is None else self.best_epoch)
+        st.plateau_best.assign(self.plateau_best)
+        st.plateau_wait.assign(self.plateau_wait)
+        st.elapsed.assign(time.monotonic() - self.start)
+        st.history.assign(np.asarray(self.history, np.float64))
+        if not st.best_weights:
+            st.weights_epoch.assign(-1)
+        if self.best_weights is not None and self._saved_best_epoch != self.best_epoch:
+            for variable, value in zip(st.best_weights, self.best_weights):
+                variable.assign(value)
+            st.weights_epoch.assign(self.best_epoch)
+            self._saved_best_epoch = self.best_epoch
+
+    def load_state(self) -> None:
+        """Take the counters from `state`, after a checkpoint was restored into it."""
+        st = self.state
+        self.best, epoch = float(st.best.numpy()), int(st.best_epoch.numpy())
+        self.best_epoch = None if epoch < 0 else epoch
+        self.plateau_best, self.plateau_wait = float(st.plateau_best.numpy()), int(st.plateau_wait.numpy())
+        self.start = time.monotonic() - float(st.elapsed.numpy())
+        self.history = [float(v) for v in st.history.numpy()]
+        if st.best_weights and self.best_epoch is not None:
+            if int(st.weights_epoch.numpy()) == self.best_epoch:
+                self.best_weights = [v.numpy() for v in st.best_weights]
+                self._saved_best_epoch = self.best_epoch
+            else:  # the checkpoint has no weights of that epoch (its run kept the last): look for the best anew
+                self.best, self.best_epoch = math.inf, None
 
     def finish(self, model: keras.Model) -> int | None:
         """Put the kept weights into `model`; returns the epoch they come from (None: the last)."""

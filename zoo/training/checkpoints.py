@@ -62,11 +62,17 @@ class _Restore:
 class Checkpoints:
     """Save and restore `objects` (model, optimizers) and a `TrainingState` under `directory`.
 
-    With `directory=None` nothing is written, and `save` only records the position in `state`.
+    `optional` parts ({name: {part: variable or list of variables}}, e.g. the recipe's state:
+    `BudgetState.parts()`) are saved too, and restored from what the checkpoint holds of them: a
+    checkpoint written before they existed, or with fewer of their parts, still restores (the rest
+    keep their values). The other objects must all be in the checkpoint. With `directory=None`
+    nothing is written, and `save` only records the position in `state`.
     """
 
-    def __init__(self, directory, strategy: tf.distribute.Strategy, *, state: TrainingState, **objects):
+    def __init__(self, directory, strategy: tf.distribute.Strategy, *, state: TrainingState, optional=None,
+                 **objects):
         self.state, self.strategy, self.directory = state, strategy, None
+        self.optional = dict(optional or {})
         self._manager = None
         if directory is None:
             return
@@ -75,7 +81,11 @@ class Checkpoints:
             resolver = strategy.cluster_resolver
             directory = os.path.join(directory, f".worker_{resolver.task_type}_{resolver.task_id}")
         self.directory = directory
-        self.checkpoint = tf.train.Checkpoint(state=state, **objects)
+        self._objects = dict(state=state, **objects)
+        self.checkpoint = self._with_optional(lambda name, part: True)  # what is saved
+        # one restoring checkpoint per set of optional parts, kept: deleting one after a failed restore
+        # would warn about its unrestored values (the next one of the same set completes it)
+        self._restoring = {}
 
     @property
     def manager(self) -> tf.train.CheckpointManager:
@@ -142,10 +152,22 @@ class Checkpoints:
             found.failures.append((self._prefix(step), reason))
         return found
 
+    def _with_optional(self, keep) -> tf.train.Checkpoint:
+        """The checkpoint of the objects and of the optional parts `keep(name, part)` says."""
+        optional = {name: tf.train.Checkpoint(**{part: v for part, v in parts.items() if keep(name, part)})
+                    for name, parts in self.optional.items()}
+        return tf.train.Checkpoint(**self._objects, **optional)
+
     def _try(self, step: int) -> str | None:
         """Restore checkpoint `step`; None when it did, else why not (one line)."""
+        prefix = self._prefix(step)
         try:
-            self.checkpoint.restore(self._prefix(step)).assert_existing_objects_matched()
+            names = {name for name, _ in tf.train.list_variables(prefix)}
+            present = frozenset((name, part) for name, parts in self.optional.items() for part in parts
+                                if any(n.startswith(f"{name}/{part}/") for n in names))
+            if present not in self._restoring:
+                self._restoring[present] = self._with_optional(lambda name, part: (name, part) in present)
+            self._restoring[present].restore(prefix).assert_existing_objects_matched()
         except Exception as error:  # any unreadable file: TensorFlow, protobuf or plain Python errors
             return _one_line(error)
         return None

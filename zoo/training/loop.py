@@ -136,7 +136,9 @@ def fit(
             `tf.distribute.Strategy` (see `zoo.training.resolve_strategy`).
         mixed_precision: None, "mixed_float16" (with dynamic loss scaling) or "mixed_bfloat16".
         checkpoint_dir: where `tf.train.CheckpointManager` keeps checkpoints of the model, the
-            optimizer, the step and the position in the epoch (the three newest).
+            optimizer, the step and the position in the epoch (the three newest), and of the
+            recipe's state: the best value and weights so far, the patience and plateau counters,
+            the training time spent (a resumed run stops and keeps weights as one that ran through).
         checkpoint_every: also checkpoint every N steps (besides each epoch end).
         resume: continue from the newest checkpoint in `checkpoint_dir` that restores. A
             corrupted newest one (truncated, bad checksum, missing file, unreadable state file) is
@@ -207,11 +209,14 @@ def fit(
                            metrics=make_metrics(metrics), eval_metrics=make_metrics(metrics))
         state = TrainingState()
         optimizers = {"optimizer" if i == 0 else f"optimizer_{i}": o for i, (o, _) in enumerate(groups)}
-        checkpoints = Checkpoints(checkpoint_dir, strategy, model=work_model, state=state, **optimizers)
         budget = Budget(recipe, epochs=epochs, optimizers=[o for o, _ in groups], schedule=scheduled,
-                        has_validation=validation is not None, time_limit=time_limit, strategy=strategy)
+                        has_validation=validation is not None, time_limit=time_limit, strategy=strategy,
+                        model=None if checkpoint_dir is None else work_model)
+        checkpoints = Checkpoints(checkpoint_dir, strategy, model=work_model, state=state, optional={"budget": budget.state.parts()},
+                                  **optimizers)
     if resume:
         checkpoints.restore_latest(verbose)
+        budget.load_state()
     with _optimizer_attribute(work_model, opt):
         history = _train(work_model, trainer, checkpoints, train, validation, epochs=epochs, augment=augment,
                          checkpoint_every=checkpoint_every, callbacks=callbacks, log_dir=log_dir, verbose=verbose,
@@ -277,6 +282,7 @@ def _train(work_model, trainer, checkpoints, train, validation, *, epochs, augme
             step += 1
             progress.update(sums, batch_sums[2])
             if checkpoint_every and step % checkpoint_every == 0:
+                budget.save_state()
                 checkpoints.save(step=step, epoch=epoch, batch_in_epoch=batch_index + 1)
             callback_list.on_train_batch_end(batch_index, _logs(batch_sums))
             batch_index += 1
@@ -286,7 +292,6 @@ def _train(work_model, trainer, checkpoints, train, validation, *, epochs, augme
         logs = {**_logs(sums), **trainer.metric_results(trainer.metrics)}
         if validation is not None:
             logs.update({f"val_{k}": v for k, v in evaluate_data(trainer, validation, validation_stream).items()})
-        checkpoints.save(step=step, epoch=epoch + 1, batch_in_epoch=0)
         progress.finish(logs)
         if writer is not None:
             with writer.as_default(step=step):
@@ -295,7 +300,11 @@ def _train(work_model, trainer, checkpoints, train, validation, *, epochs, augme
                 tf.summary.scalar("learning_rate", float(keras.ops.convert_to_numpy(opt.learning_rate)))
             writer.flush()
         callback_list.on_epoch_end(epoch, logs)
-        if budget.end_epoch(epoch, logs, work_model) or work_model.stop_training:
+        stop = budget.end_epoch(epoch, logs, work_model)
+        if checkpoints.directory is not None:
+            budget.save_state()  # the epoch's best, patience and plateau go into its checkpoint
+        checkpoints.save(step=step, epoch=epoch + 1, batch_in_epoch=0)
+        if stop or work_model.stop_training:
             break
     callback_list.on_train_end()
     history.step = step
