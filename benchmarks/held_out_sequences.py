@@ -6,7 +6,7 @@ imported, so it can be installed without its dependencies (a developer's machine
 
     pip install --no-deps aeon        # ~30 MB of files; or --data-dir a folder of NAME/NAME_TRAIN.ts
     python benchmarks/held_out_sequences.py [--models conv1d gru] [--sets ArrowHead BasicMotions]
-        [--seeds 0 1] [--threads 1] [--time-limit SECONDS]
+        [--seeds 0 1] [--threads 1] [--time-limit SECONDS] [--unmasked]
 
 Each run is what a user does, with nothing tuned: `zoo.build(name, num_classes=k,
 input_shape=(None, channels))`, `zoo.fit(model, train)` (the card's recipe: its batch-size rule,
@@ -84,7 +84,7 @@ def published(set_name: str, model: str) -> tuple[float | None, str]:
     return figures[best], best
 
 
-def run(model_name: str, set_name: str, data_dir: Path, seed: int, time_limit: float | None) -> dict:
+def run(model_name: str, set_name: str, data_dir: Path, seed: int, time_limit: float | None, unmasked=False) -> dict:
     import keras
 
     import zoo
@@ -94,7 +94,8 @@ def run(model_name: str, set_name: str, data_dir: Path, seed: int, time_limit: f
     train = load_ts(folder / f"{set_name}_TRAIN.ts")
     test = load_ts(folder / f"{set_name}_TEST.ts", class_names=train.class_names)
     keras.utils.set_random_seed(seed)
-    model = zoo.build(model_name, num_classes=train.num_classes, input_shape=(None, train.num_channels))
+    options = {"mask_value": None} if unmasked else {}
+    model = zoo.build(model_name, num_classes=train.num_classes, input_shape=(None, train.num_channels), **options)
     start = time.perf_counter()
     history = zoo.fit(model, train, seed=seed, verbose=0, time_limit=time_limit)
     seconds = time.perf_counter() - start
@@ -112,6 +113,8 @@ def main(argv=None) -> int:
                         help="a folder of NAME/NAME_{TRAIN,TEST}.ts (default: the files of an installed aeon)")
     parser.add_argument("--threads", type=int, default=None, help="TensorFlow intra-op threads (default: all cores)")
     parser.add_argument("--time-limit", type=float, default=None, help="seconds per fit (default: the recipe's)")
+    parser.add_argument("--unmasked", action="store_true",
+                        help="build with mask_value=None: padding is input like any value (default: the card's mask)")
     args = parser.parse_args(argv)
     data_dir = args.data_dir or aeon_data_dir()
     if data_dir is None or not data_dir.is_dir():
@@ -126,11 +129,12 @@ def main(argv=None) -> int:
         print(f"{set_name}: {SETS[set_name][0]}", flush=True)
         for model_name in args.models:
             for seed in args.seeds:
-                r = run(model_name, set_name, data_dir, seed, args.time_limit)
+                r = run(model_name, set_name, data_dir, seed, args.time_limit, args.unmasked)
                 figure, whose = published(set_name, model_name)
                 versus = "" if figure is None else f" | published {figure:.3f} ({whose}), ratio {r['accuracy'] / figure:.3f}"
                 kept = "last" if r["kept_epoch"] is None else f"epoch {r['kept_epoch'] + 1}"
-                print(f"  {model_name:15s} seed {seed}: accuracy {r['accuracy']:.4f}{versus} | {r['epochs']} epochs, "
+                label = model_name + (" unmasked" if args.unmasked else "")
+                print(f"  {label:24s} seed {seed}: accuracy {r['accuracy']:.4f}{versus} | {r['epochs']} epochs, "
                       f"{r['steps']} steps, kept {kept}, final loss {r['final_loss']:.3g}, {r['seconds']:.0f} s, "
                       f"load {os.getloadavg()[0]:.1f}", flush=True)
     return 0

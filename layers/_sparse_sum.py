@@ -37,22 +37,27 @@ def _csr(rows, cols, values, num_rows, num_cols):
     return tf.raw_ops.SparseTensorToCSRSparseMatrix(indices=indices, values=values, dense_shape=shape)
 
 
-def sparse_sum(x, rows, cols, num_rows, weights=None):
-    """sum_{e: rows[e] == v} weights[e] * x[cols[e]] for v in [0, num_rows): [num_rows, F].
+def sparse_sum(x, rows, cols, num_rows, weights=None, self_weight=None):
+    """sum_{e: rows[e] == v} weights[e] * x[cols[e]]  (+ self_weight * x[v])  for v in [0, num_rows): [num_rows, F].
 
     Args:
         x: [M, F] float; rows: [E] int in [0, num_rows); cols: [E] int in [0, M) (checked by the
             callers' `validate_graph_batch`); num_rows: scalar int.
         weights: [E] of x's dtype, or None for ones. Not differentiated (see the module doc).
+        self_weight: None, or a scalar (differentiated) adding self_weight * x[v] to each row v;
+            then num_rows == M (GIN's (1 + eps) h_v). Inside one op with one gradient, x feeds
+            one op less: its gradient is a sum of fewer terms.
 
     Equal to `tf.math.unsorted_segment_sum(tf.gather(x, cols) * weights[:, None], rows, num_rows)`
-    up to float rounding (the order of the additions differs), gradients included. Fast when `rows`
-    is sorted (the batches of `zoo.data` are: edges by receiver, nodes by graph); otherwise it
-    is that gather + segment sum.
+    (+ self_weight * x) up to float rounding (the order of the additions differs), gradients
+    included. Fast when `rows` is sorted (the batches of `zoo.data` are: edges by receiver, nodes
+    by graph); otherwise it is that gather + segment sum.
     """
     x = tf.convert_to_tensor(x)
     values = tf.ones(tf.shape(rows), x.dtype) if weights is None else tf.stop_gradient(tf.cast(weights, x.dtype))
-    return _sparse_sum(x, rows, cols, values, tf.cast(num_rows, tf.int64))
+    if self_weight is None:
+        return _sparse_sum(x, rows, cols, values, tf.cast(num_rows, tf.int64))
+    return _sparse_sum_and_self(x, rows, cols, values, tf.cast(num_rows, tf.int64), tf.cast(self_weight, x.dtype))
 
 
 def _is_sorted(ids):
@@ -92,8 +97,8 @@ def _gather_rows(x, ids):
     return tf.gather(x, ids), grad
 
 
-@tf.custom_gradient
-def _sparse_sum(x, rows, cols, values, num_rows):
+def _product_and_adjoint(x, rows, cols, values, num_rows):
+    """(A x [num_rows, F], the function g -> A^T g [len(x), F]) for the sparse A of `sparse_sum`."""
     num_cols = tf.shape(x, out_type=tf.int64)[0]
     # TensorFlow's CSR product divides by zero (SIGFPE: the process dies) on a matrix without rows
     # inside a graph: a batch without nodes or graphs takes the segment-sum branch, as unsorted rows do
@@ -111,8 +116,27 @@ def _sparse_sum(x, rows, cols, values, num_rows):
 
     out = tf.cond(use_csr, lambda: product(x, False), lambda: segment_sum(x, rows, cols, num_rows))
 
+    def adjoint(upstream):
+        return tf.cond(use_csr, lambda: product(upstream, True), lambda: segment_sum(upstream, cols, rows, num_cols))
+
+    return out, adjoint
+
+
+@tf.custom_gradient
+def _sparse_sum(x, rows, cols, values, num_rows):
+    out, adjoint = _product_and_adjoint(x, rows, cols, values, num_rows)
+
     def grad(upstream):
-        dx = tf.cond(use_csr, lambda: product(upstream, True), lambda: segment_sum(upstream, cols, rows, num_cols))
-        return dx, None, None, None, None
+        return adjoint(upstream), None, None, None, None
 
     return out, grad
+
+
+@tf.custom_gradient
+def _sparse_sum_and_self(x, rows, cols, values, num_rows, self_weight):
+    out, adjoint = _product_and_adjoint(x, rows, cols, values, num_rows)
+
+    def grad(upstream):
+        return adjoint(upstream) + self_weight * upstream, None, None, None, None, tf.reduce_sum(upstream * x)
+
+    return out + self_weight * x, grad

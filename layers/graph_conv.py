@@ -543,18 +543,21 @@ class GINConv(GraphLayer):
             shape = layer.compute_output_shape(shape)
         self.built = True
 
-    def _neighbourhood(self, x, senders, receivers, num_nodes, edge_features):
-        """sum_{u -> v} h_u [N, F]: a sparse-matrix product (`layers._sparse_sum`)."""
-        return sparse_sum(x, receivers, senders, num_nodes)
+    def _self_weight(self, x):
+        """1 + eps, of x's dtype (GIN-0: the constant 1, which TensorFlow's graph optimizer multiplies away)."""
+        if self.learn_epsilon or self.epsilon_init:
+            return 1.0 + tf.cast(self.epsilon, x.dtype)
+        return 1.0
+
+    def _aggregate(self, x, senders, receivers, num_nodes, edge_features):
+        """(1 + eps) h_v + sum_{u -> v} h_u [N, F]: one sparse-matrix product with its own gradient
+        (`layers._sparse_sum.sparse_sum` with `self_weight`)."""
+        return sparse_sum(x, receivers, senders, num_nodes, self_weight=self._self_weight(x))
 
     def call(self, inputs, training=None):
         x, edge_index, edge_features, _ = self._graph(inputs, require_edge_features=self.needs_edge_features)
         senders, receivers, num_nodes = edge_endpoints(x, edge_index)
-        if self.learn_epsilon or self.epsilon_init:
-            x_self = (1.0 + tf.cast(self.epsilon, x.dtype)) * x
-        else:
-            x_self = x  # GIN-0: (1 + 0) h_v, one pass over [N, F] less each way
-        h = x_self + self._neighbourhood(x, senders, receivers, num_nodes, edge_features)
+        h = self._aggregate(x, senders, receivers, num_nodes, edge_features)
         for layer in self.mlp:
             h = layer(h, training=training) if isinstance(layer, layers.BatchNormalization) else layer(h)
         return h
@@ -644,7 +647,7 @@ class GINEConv(GINConv):
         self.edge_dense.build((None, int(edge_size)))
         super().build(input_shape)
 
-    def _neighbourhood(self, x, senders, receivers, num_nodes, edge_features):
-        """sum_{u -> v} ReLU(h_u + e_uv W + b) [N, F]."""
+    def _aggregate(self, x, senders, receivers, num_nodes, edge_features):
+        """(1 + eps) h_v + sum_{u -> v} ReLU(h_u + e_uv W + b) [N, F]."""
         messages = tf.nn.relu(gather_rows(x, senders) + self.edge_dense(tf.cast(edge_features, x.dtype)))
-        return segment_sum(messages, receivers, num_nodes)
+        return self._self_weight(x) * x + segment_sum(messages, receivers, num_nodes)

@@ -72,6 +72,40 @@ def test_sparse_sum_equals_gather_and_segment_sum(case, weighted, mode):
     np.testing.assert_allclose(got_grad.numpy(), want_grad.numpy(), rtol=1e-5, atol=1e-6)
 
 
+SQUARE = {  # self_weight needs num_rows == len(x)
+    "sorted": (5, [0, 0, 1, 3, 3, 4], [1, 2, 0, 4, 4, 2]),
+    "unsorted": (5, [3, 0, 4, 1, 0], [4, 1, 2, 0, 2]),
+    "no edges": (4, [], []),
+    "empty": (0, [], []),
+}
+
+
+@pytest.mark.parametrize("mode", ["eager", "inside"])
+@pytest.mark.parametrize("case", sorted(SQUARE))
+def test_sparse_sum_with_self_weight_equals_the_sum_plus_scaled_rows(case, mode):
+    """sparse_sum(..., self_weight=c) = A x + c x, with the gradients of x and c (GIN's (1 + eps) h_v)."""
+    n, rows, cols = SQUARE[case]
+    rng = np.random.default_rng(n)
+    x = tf.constant(rng.normal(size=(n, 3)).astype("float32"))
+    upstream = tf.constant(rng.normal(size=(n, 3)).astype("float32"))
+    rows, cols = tf.constant(rows, tf.int32), tf.constant(cols, tf.int32)
+    c = tf.Variable(1.3)
+
+    def grads(fn):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = fn(x)
+            loss = tf.reduce_sum(y * upstream)
+        dx, dc = tape.gradient(loss, [x, c])
+        return y, dx, dc
+
+    fast = lambda x: sparse_sum(x, rows, cols, n, self_weight=c)  # noqa: E731
+    got = tf.function(lambda: grads(fast))() if mode == "inside" else grads(fast)
+    want = grads(lambda x: reference_sum(x, rows, cols, n) + c * x)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-5, atol=1e-5)
+
+
 def test_sparse_sum_large_sorted_batch_matches():
     rng = np.random.default_rng(3)
     rows = np.sort(rng.integers(0, 500, 4000)).astype("int32")
