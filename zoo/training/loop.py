@@ -212,8 +212,8 @@ def fit(
         budget = Budget(recipe, epochs=epochs, optimizers=[o for o, _ in groups], schedule=scheduled,
                         has_validation=validation is not None, time_limit=time_limit, strategy=strategy,
                         model=None if checkpoint_dir is None else work_model)
-        checkpoints = Checkpoints(checkpoint_dir, strategy, model=work_model, state=state, optional={"budget": budget.state.parts()},
-                                  **optimizers)
+        checkpoints = Checkpoints(checkpoint_dir, strategy, model=work_model, state=state,
+                                  optional={"budget": budget.state.parts()}, **optimizers)
     if resume:
         checkpoints.restore_latest(verbose)
         budget.load_state()
@@ -236,6 +236,12 @@ def _train(work_model, trainer, checkpoints, train, validation, *, epochs, augme
     """The epochs of `fit`, from the position in `checkpoints.state`; returns the History."""
     strategy, state = trainer.strategy, checkpoints.state
     opt = trainer.groups[0][0]
+
+    def save(**position):
+        """Checkpoint at `position`, with the recipe's state as of the last epoch end (best, patience, plateau)."""
+        if checkpoints.directory is not None:
+            budget.save_state()
+        checkpoints.save(**position)
 
     history = keras.callbacks.History()
     callback_list = keras.callbacks.CallbackList(
@@ -282,8 +288,7 @@ def _train(work_model, trainer, checkpoints, train, validation, *, epochs, augme
             step += 1
             progress.update(sums, batch_sums[2])
             if checkpoint_every and step % checkpoint_every == 0:
-                budget.save_state()
-                checkpoints.save(step=step, epoch=epoch, batch_in_epoch=batch_index + 1)
+                save(step=step, epoch=epoch, batch_in_epoch=batch_index + 1)
             callback_list.on_train_batch_end(batch_index, _logs(batch_sums))
             batch_index += 1
             if work_model.stop_training:
@@ -301,9 +306,7 @@ def _train(work_model, trainer, checkpoints, train, validation, *, epochs, augme
             writer.flush()
         callback_list.on_epoch_end(epoch, logs)
         stop = budget.end_epoch(epoch, logs, work_model)
-        if checkpoints.directory is not None:
-            budget.save_state()  # the epoch's best, patience and plateau go into its checkpoint
-        checkpoints.save(step=step, epoch=epoch + 1, batch_in_epoch=0)
+        save(step=step, epoch=epoch + 1, batch_in_epoch=0)
         if stop or work_model.stop_training:
             break
     callback_list.on_train_end()
