@@ -451,6 +451,8 @@ class GINConv(GraphLayer):
         learn_epsilon: train eps. Default True.
         batch_norm: BatchNormalization after each hidden Dense (which then has no bias). Default True.
         output_bias: the last Dense has a bias. Default True.
+        hidden_bias: the hidden Dense layers have a bias. Default None: only without batch norm
+            (configs saved before this argument existed load with True, as their weights were).
         batch_norm_momentum: of its moving statistics. Default 0.9 (PyTorch's 0.1 in Keras' terms,
             as in the paper's code; Keras' 0.99 lags behind when training is short).
         activation: of the hidden layers. Default "relu".
