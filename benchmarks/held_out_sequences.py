@@ -42,6 +42,7 @@ Measured on 2026-12-04 (seed 0, one thread per run, masked and `--unmasked` side
 | model          | set                   | masked | unmasked | published          | notes                        |
 | -------------- | --------------------- | ------ | -------- | ------------------ | ---------------------------- |
 | inception_time | PickupGestureWiimoteZ | 0.8000 | 0.8000   | InceptionTime 0.76 | 1500 epochs, 1413 s / 1282 s |
+| resnet1d       | PickupGestureWiimoteZ | 0.7600 | 0.7800   | InceptionTime 0.76 | 1500 / 1331 epochs, 1168 / 941 s |
 """
 
 from __future__ import annotations
