@@ -26,8 +26,8 @@ if SHARED_DATA.is_dir():  # the data sets that are not bundled (CiteSeer, PROTEI
 
 
 def pytest_collection_modifyitems(config, items):
-    """Skip the `acceptance` tests unless ZOO_ACCEPTANCE is set: together they train for about 20
-    minutes, past the suite's 25-minute budget (their figures are in the README)."""
+    """Skip the `acceptance` tests unless ZOO_ACCEPTANCE is set: together they train for about an
+    hour, past the suite's 25-minute budget (their figures are in the README)."""
     if os.environ.get("ZOO_ACCEPTANCE"):
         return
     skip = pytest.mark.skip(reason="a full card recipe (minutes of training); ZOO_ACCEPTANCE=1 runs it")
