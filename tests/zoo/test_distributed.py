@@ -2,8 +2,11 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -80,6 +83,7 @@ def test_two_workers_match_each_other_and_one_process(tmp_path, job):
               "--quiet"]
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    env["ZOO_HEARTBEAT_TIMEOUT"] = "600"  # the machine may be paused (a VM snapshot) while they train
     ports = free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     workers = []
@@ -107,3 +111,55 @@ def test_two_workers_match_each_other_and_one_process(tmp_path, job):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_allclose(a, c, atol=1e-4)
     assert not np.allclose(ws[-2], build().get_weights()[-2])  # it did train (the head's kernel)
+
+
+def _start_workers(script_args, env, logs):
+    """Two MultiWorkerMirroredStrategy processes on free ports of 127.0.0.1, output to `logs`."""
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in free_ports(2)]}
+    return [subprocess.Popen([sys.executable, *script_args],
+                             env=dict(env, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})),
+                             stdout=open(logs[i], "w"), stderr=subprocess.STDOUT)
+            for i in range(2)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("heartbeat", [None, "60"], ids=["tensorflow-default", "ZOO_HEARTBEAT_TIMEOUT=60"])
+def test_a_worker_paused_for_15_s_fails_the_job_unless_the_heartbeat_timeout_allows_it(tmp_path, heartbeat):
+    """Worker 0 stopped (SIGSTOP) for 15 s mid-training, as a virtual machine is paused for a snapshot: with
+    TensorFlow's 10-s heartbeat timeout the job fails (a CI run did so, 2026-12-04); with $ZOO_HEARTBEAT_TIMEOUT
+    above the pause both workers finish."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CONFIG", "ZOO_HEARTBEAT_TIMEOUT", "ZOO_LOGICAL_CPUS")}
+    env.update(TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parents[1]),
+                                                                      env.get("PYTHONPATH", "")]))
+    if heartbeat:
+        env["ZOO_HEARTBEAT_TIMEOUT"] = heartbeat
+    logs = [tmp_path / f"worker{i}.log" for i in range(2)]
+    workers = _start_workers([str(Path(__file__).resolve().parents[1] / "paused_worker.py"), "20"], env, logs)
+    try:
+        deadline = time.monotonic() + 300
+        while not all("ready" in log.read_text() for log in logs):
+            assert time.monotonic() < deadline and all(w.poll() is None for w in workers), logs[0].read_text()[-3000:]
+            time.sleep(0.1)
+        os.kill(workers[0].pid, signal.SIGSTOP)
+        time.sleep(15)
+        os.kill(workers[0].pid, signal.SIGCONT)
+        codes = [w.wait(timeout=300) for w in workers]
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                w.kill()
+                w.wait()
+    texts = [log.read_text() for log in logs]
+    assert all(f"heartbeat_timeout_in_ms {int(heartbeat or 0) * 1000}" in text for text in texts)
+    if heartbeat:
+        assert codes == [0, 0] and all("done" in text for text in texts), texts[0][-3000:] + texts[1][-3000:]
+    else:
+        assert codes != [0, 0] and any("heartbeat timeout" in text for text in texts), texts[0][-3000:]
+
+
+def test_heartbeat_timeout_must_be_whole_seconds(monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "worker", "index": 0}}))
+    for bad in ("ten", "0", "-5", "1.5"):
+        monkeypatch.setenv("ZOO_HEARTBEAT_TIMEOUT", bad)
+        with pytest.raises(zoo.InvalidArgumentError, match="ZOO_HEARTBEAT_TIMEOUT must be an integer >= 1"):
+            zoo.training.resolve_strategy("multiworker")

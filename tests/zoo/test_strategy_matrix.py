@@ -93,6 +93,7 @@ def workers(tmp_path_factory):
     out = tmp_path_factory.mktemp("workers")
     env = {k: v for k, v in os.environ.items() if k not in ("TF_CONFIG", "ZOO_LOGICAL_CPUS")}
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    env["ZOO_HEARTBEAT_TIMEOUT"] = "600"  # the machine may be paused (a VM snapshot) while they train
     env["PYTHONPATH"] = os.pathsep.join([str(TESTS_DIR), env.get("PYTHONPATH", "")])
     cluster = {"worker": [f"127.0.0.1:{p}" for p in free_ports(2)]}
     logs = [open(out / f"worker{i}.log", "w") for i in range(2)]

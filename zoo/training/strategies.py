@@ -19,6 +19,7 @@ STRATEGY_NAMES = ("auto", "one_device", "mirrored", "multiworker", "tpu")
 
 
 LOGICAL_CPUS_VARIABLE = "ZOO_LOGICAL_CPUS"
+HEARTBEAT_VARIABLE = "ZOO_HEARTBEAT_TIMEOUT"
 
 
 def use_logical_cpus(count: int) -> None:
@@ -44,9 +45,9 @@ def use_logical_cpus(count: int) -> None:
         ) from error
 
 
-def logical_cpus_from_environment() -> int | None:
-    """The count in $ZOO_LOGICAL_CPUS (None when unset or empty); raises for anything but an integer >= 1."""
-    value = os.environ.get(LOGICAL_CPUS_VARIABLE, "").strip()
+def _positive_int_from_environment(variable: str, example: int) -> int | None:
+    """The integer >= 1 in $variable (None when unset or empty); raises for anything else."""
+    value = os.environ.get(variable, "").strip()
     if not value:
         return None
     try:
@@ -54,8 +55,34 @@ def logical_cpus_from_environment() -> int | None:
     except ValueError:
         count = 0
     if count < 1:
-        raise InvalidArgumentError(f"{LOGICAL_CPUS_VARIABLE} must be an integer >= 1 (e.g. 2), got {value!r}")
+        raise InvalidArgumentError(f"{variable} must be an integer >= 1 (e.g. {example}), got {value!r}")
     return count
+
+
+def logical_cpus_from_environment() -> int | None:
+    """The count in $ZOO_LOGICAL_CPUS (None when unset or empty); raises for anything but an integer >= 1."""
+    return _positive_int_from_environment(LOGICAL_CPUS_VARIABLE, 2)
+
+
+def heartbeat_timeout_from_environment() -> int | None:
+    """The seconds in $ZOO_HEARTBEAT_TIMEOUT (None when unset or empty); raises for anything but an integer >= 1."""
+    return _positive_int_from_environment(HEARTBEAT_VARIABLE, 120)
+
+
+def _configure_heartbeat_timeout(seconds: int) -> None:
+    """Configure TensorFlow's coordination service as MultiWorkerMirroredStrategy does, with a
+    heartbeat timeout of `seconds` (TensorFlow's default: 10 s). The strategy keeps a configuration
+    it finds; TensorFlow has no public API for it, hence the private module."""
+    from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
+    from tensorflow.python.distribute import multi_worker_util
+    from tensorflow.python.eager import context
+
+    cluster = tf.distribute.cluster_resolver.TFConfigClusterResolver().cluster_spec()
+    jobs = [coordination_config_pb2.CoordinatedJob(name=job, num_tasks=cluster.num_tasks(job))
+            for job in ("chief", "worker") if job in cluster.jobs]
+    context.context().configure_coordination_service(
+        service_type="standalone", service_leader=multi_worker_util.coordination_leader(cluster),
+        coordinated_jobs=jobs, heartbeat_timeout_in_ms=seconds * 1000)
 
 
 def apply_logical_cpus_from_environment() -> None:
@@ -82,7 +109,10 @@ def resolve_strategy(strategy="auto", *, num_devices: int | None = None) -> tf.d
             "one_device": the default strategy (first GPU or the CPU);
             "mirrored": MirroredStrategy over all GPUs, or on a CPU-only machine over the logical
                 CPU devices (see `use_logical_cpus`; `num_devices` or $ZOO_LOGICAL_CPUS creates them);
-            "multiworker": MultiWorkerMirroredStrategy configured from $TF_CONFIG;
+            "multiworker": MultiWorkerMirroredStrategy configured from $TF_CONFIG. A worker
+                that has not answered the coordination service's heartbeat for 10 s (TensorFlow's
+                default) fails the job; $ZOO_HEARTBEAT_TIMEOUT sets those seconds, for machines
+                that can pause (a virtual machine snapshotted or migrated, an oversubscribed CPU);
             "tpu": TPUStrategy from the TPU cluster resolver.
     """
     if isinstance(strategy, tf.distribute.Strategy):
@@ -116,6 +146,9 @@ def resolve_strategy(strategy="auto", *, num_devices: int | None = None) -> tf.d
                 "strategy='multiworker' reads the cluster from $TF_CONFIG, which is not set; e.g. "
                 + json.dumps({"cluster": {"worker": ["127.0.0.1:12345", "127.0.0.1:12346"]}, "task": {"type": "worker", "index": 0}})
             )
+        heartbeat = heartbeat_timeout_from_environment()
+        if heartbeat is not None:
+            _configure_heartbeat_timeout(heartbeat)
         return tf.distribute.MultiWorkerMirroredStrategy()
     tpu = _tpu_resolver()
     if tpu is None:
