@@ -6,7 +6,7 @@ imported, so it can be installed without its dependencies (a developer's machine
 
     pip install --no-deps aeon        # ~30 MB of files; or --data-dir a folder of NAME/NAME_TRAIN.ts
     python benchmarks/held_out_sequences.py [--models conv1d gru] [--sets ArrowHead BasicMotions]
-        [--seeds 0 1] [--threads 1] [--time-limit SECONDS] [--unmasked]
+        [--seeds 0 1] [--threads 1] [--time-limit SECONDS] [--padding card|batch|longest]
 
 Each run is what a user does, with nothing tuned: `zoo.build(name, num_classes=k,
 input_shape=(None, channels))`, `zoo.fit(model, train)` (the card's recipe: its batch-size rule,
@@ -37,9 +37,9 @@ Measured on 2026-12-02 (seed 0, one TensorFlow thread per run, two runs side by 
 | gru    | PickupGestureWiimoteZ | 0.5000   | InceptionTime 0.76 | unmasked (mask_value=None): 0.3000            |
 | conv1d | PickupGestureWiimoteZ | 0.6600   | InceptionTime 0.76 | unmasked (mask_value=None): 0.7600            |
 
-Measured on 2026-12-04 (seed 0, one thread per run, masked and `--unmasked` side by side on 2 cores):
+Measured on 2026-12-04 (seed 0, one thread per run, masked and `--padding batch` side by side on 2 cores):
 
-| model          | set                   | masked | unmasked | published          | notes                        |
+| model          | set                   | masked | batch  | published          | notes                        |
 | -------------- | --------------------- | ------ | -------- | ------------------ | ---------------------------- |
 | inception_time | PickupGestureWiimoteZ | 0.8000 | 0.8000   | InceptionTime 0.76 | 1500 epochs, 1413 s / 1282 s |
 | resnet1d       | PickupGestureWiimoteZ | 0.7600 | 0.7800   | InceptionTime 0.76 | 1500 / 1331 epochs, 1168 / 941 s |
@@ -71,6 +71,15 @@ SETS = {
 }
 DEFAULT_SETS = ["ArrowHead", "ItalyPowerDemand", "BasicMotions", "PickupGestureWiimoteZ"]
 
+# --padding: (what it is, the build options)
+PADDINGS = {
+    "card": ("the card's default", {}),
+    "mask": ("a padding mask (mask_value=0.0): the padded steps are skipped", {"mask_value": 0.0}),
+    "batch": ("no mask, padded to the batch's longest series (mask_value=None)", {"mask_value": None}),
+    "longest": ("no mask, padded to the training set's longest (mask_value=None, pad_to_longest=True)",
+                {"mask_value": None, "pad_to_longest": True}),
+}
+
 
 def aeon_data_dir() -> Path | None:
     """The `datasets/data` folder of an installed aeon, found without importing aeon."""
@@ -91,7 +100,7 @@ def published(set_name: str, model: str) -> tuple[float | None, str]:
     return figures[best], best
 
 
-def run(model_name: str, set_name: str, data_dir: Path, seed: int, time_limit: float | None, unmasked=False) -> dict:
+def run(model_name: str, set_name: str, data_dir: Path, seed: int, time_limit: float | None, padding="card") -> dict:
     import keras
 
     import zoo
@@ -101,7 +110,7 @@ def run(model_name: str, set_name: str, data_dir: Path, seed: int, time_limit: f
     train = load_ts(folder / f"{set_name}_TRAIN.ts")
     test = load_ts(folder / f"{set_name}_TEST.ts", class_names=train.class_names)
     keras.utils.set_random_seed(seed)
-    options = {"mask_value": None} if unmasked else {}
+    options = PADDINGS[padding][1]
     model = zoo.build(model_name, num_classes=train.num_classes, input_shape=(None, train.num_channels), **options)
     start = time.perf_counter()
     history = zoo.fit(model, train, seed=seed, verbose=0, time_limit=time_limit)
@@ -120,8 +129,8 @@ def main(argv=None) -> int:
                         help="a folder of NAME/NAME_{TRAIN,TEST}.ts (default: the files of an installed aeon)")
     parser.add_argument("--threads", type=int, default=None, help="TensorFlow intra-op threads (default: all cores)")
     parser.add_argument("--time-limit", type=float, default=None, help="seconds per fit (default: the recipe's)")
-    parser.add_argument("--unmasked", action="store_true",
-                        help="build with mask_value=None: padding is input like any value (default: the card's mask)")
+    parser.add_argument("--padding", default="card", choices=sorted(PADDINGS),
+                        help="; ".join(f"{k}: {v[0]}" for k, v in PADDINGS.items()))
     args = parser.parse_args(argv)
     data_dir = args.data_dir or aeon_data_dir()
     if data_dir is None or not data_dir.is_dir():
@@ -136,11 +145,11 @@ def main(argv=None) -> int:
         print(f"{set_name}: {SETS[set_name][0]}", flush=True)
         for model_name in args.models:
             for seed in args.seeds:
-                r = run(model_name, set_name, data_dir, seed, args.time_limit, args.unmasked)
+                r = run(model_name, set_name, data_dir, seed, args.time_limit, args.padding)
                 figure, whose = published(set_name, model_name)
                 versus = "" if figure is None else f" | published {figure:.3f} ({whose}), ratio {r['accuracy'] / figure:.3f}"
                 kept = "last" if r["kept_epoch"] is None else f"epoch {r['kept_epoch'] + 1}"
-                label = model_name + (" unmasked" if args.unmasked else "")
+                label = model_name + ("" if args.padding == "card" else f" padding={args.padding}")
                 print(f"  {label:24s} seed {seed}: accuracy {r['accuracy']:.4f}{versus} | {r['epochs']} epochs, "
                       f"{r['steps']} steps, kept {kept}, final loss {r['final_loss']:.3g}, {r['seconds']:.0f} s, "
                       f"load {os.getloadavg()[0]:.1f}", flush=True)

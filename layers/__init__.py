@@ -20,6 +20,7 @@ from layers.sequence import (
     CausalDilatedResidualBlock,
     LastTimeStep,
     MaskedGlobalPooling1D,
+    PadToLength,
     PaddingMask,
     SeriesStandardization,
     SinusoidalPositionEmbedding,

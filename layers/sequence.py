@@ -11,6 +11,7 @@ travels with a tensor, e.g. from `keras.layers.Masking` or `Embedding(mask_zero=
 | `SinusoidalPositionEmbedding` | adds the fixed sin/cos positions of Vaswani et al. (2017), section 3.5     |
 | `PaddingMask`                 | the mask of a padded batch: steps whose features all equal a padding value |
 | `SeriesStandardization`       | every channel scaled by the training set's mean and std (real steps only)  |
+| `PadToLength`                 | every series post-padded to the training set's longest length              |
 | `ApplyMask`                   | zeroes the padded steps of a sequence                                      |
 | `MaskedGlobalPooling1D`       | mean or max over the real steps only                                       |
 | `LastTimeStep`                | the output at each sequence's last real step                               |
@@ -439,6 +440,82 @@ class SeriesStandardization(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update({"mask_value": self.mask_value})
+        return config
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class PadToLength(keras.layers.Layer):
+    """Every series post-padded with `pad_value` to one length, the training set's longest.
+
+    A model without a padding mask sees the padding as data: a global average pool then averages
+    over the padded steps too, which tells the model how long the series was (a useful signal on
+    some data sets). Padded only to the longest series of its batch, a series would get a
+    prediction that depends on the other series of the batch (a server batching requests changes
+    it); padded to one fixed length, it gets the same prediction in any batch.
+
+    The length is the layer's non-trainable weight `length` (a float scalar), so a trained and
+    exported model carries it. `length == 0` means never adapted: the layer passes its inputs
+    through. `adapt(batches)` sets it to the longest real length in padded batches (a series'
+    real length runs to its last step that is not all `pad_value`); `zoo.fit` adapts a layer that
+    has never been adapted before it trains, on the training data. Series longer than `length`
+    are kept whole: their batch is as long as its longest series.
+
+    Args:
+        pad_value: the value of the padded steps (what the batches are padded with). Default 0.0.
+        **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
+
+    Input shape:
+        `(batch, time, channels)`.
+
+    Output shape:
+        `(batch, max(time, length), channels)`.
+
+    Example:
+
+    >>> layer = PadToLength()
+    >>> layer.adapt([np.array([[[1.0], [2.0], [3.0]], [[4.0], [0.0], [0.0]]])])
+    >>> layer(np.array([[[5.0]]])).numpy()[0, :, 0].tolist()
+    [5.0, 0.0, 0.0]
+    """
+
+    def __init__(self, pad_value=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.pad_value = pad_value
+        self.input_spec = keras.InputSpec(ndim=3)
+
+    def build(self, input_shape):
+        self.length = self.add_weight(name="length", shape=(), initializer="zeros", trainable=False)
+
+    @property
+    def adapted(self) -> bool:
+        return self.built and float(keras.ops.convert_to_numpy(self.length)) > 0
+
+    def adapt(self, batches) -> None:
+        """Set `length` from `batches`: an iterable of padded `(batch, time, channels)` arrays."""
+        longest = 0
+        for batch in batches:
+            x = np.asarray(keras.ops.convert_to_numpy(batch))
+            if x.ndim != 3:
+                raise ValueError(f"PadToLength.adapt takes (batch, time, channels) arrays, got {x.shape}")
+            real = np.any(x != self.pad_value, axis=-1)  # [batch, time]
+            ends = x.shape[1] - np.argmax(real[:, ::-1], axis=1)  # one past each series' last real step
+            longest = max(longest, int(ends[real.any(axis=1)].max(initial=0)))
+        if not longest:
+            raise ValueError("PadToLength.adapt found no real (not all pad_value) step in the data")
+        if not self.built:
+            self.build((None, None, None))
+        self.length.assign(float(longest))
+
+    def call(self, inputs):
+        missing = ops.maximum(ops.cast(self.length, "int32") - ops.shape(inputs)[1], 0)
+        return ops.pad(inputs, [[0, 0], [0, missing], [0, 0]], constant_values=self.pad_value)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], None, input_shape[2])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"pad_value": self.pad_value})
         return config
 
 

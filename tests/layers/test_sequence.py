@@ -10,6 +10,7 @@ from layers.sequence import (
     CausalDilatedResidualBlock,
     LastTimeStep,
     MaskedGlobalPooling1D,
+    PadToLength,
     PaddingMask,
     SeriesStandardization,
     SinusoidalPositionEmbedding,
@@ -299,3 +300,42 @@ def test_series_standardization_before_adapt_and_without_a_mask_value():
         SeriesStandardization().adapt([np.zeros((1, 3, 2), "float32")])
     with pytest.raises(ValueError, match="batch, time, channels"):
         SeriesStandardization().adapt([np.zeros((3, 2), "float32")])
+
+
+# fixed-length padding ---------------------------------------------------------------------------
+
+
+def test_pad_to_length_takes_the_longest_real_series_of_the_training_batches(tmp_path):
+    first, second = sequences(3, 6, 2), sequences(2, 9, 2, seed=1)
+    first[0, 4:] = 0.0  # padded: real length 4
+    second[0, 7:] = second[1, 5:] = 0.0  # the longest real series has 7 steps of the 9
+    second[1, 2] = 0.0  # a zero step inside a series is not padding
+    layer = PadToLength(name="pad")
+    assert not layer.adapted
+    layer.adapt([first, second])
+    assert layer.adapted and float(layer.length.numpy()) == 7.0
+    x = sequences(2, 3, 2, seed=2)
+    got = np.asarray(layer(x))
+    assert got.shape == (2, 7, 2)
+    np.testing.assert_array_equal(got[:, :3], x)
+    np.testing.assert_array_equal(got[:, 3:], 0.0)
+    longer = sequences(1, 10, 2)
+    np.testing.assert_array_equal(np.asarray(layer(longer)), longer)  # longer series are kept whole
+    model = keras.Sequential([keras.Input((None, 2)), layer])
+    model.save(tmp_path / "m.keras")  # the length is saved with the model
+    np.testing.assert_array_equal(np.asarray(keras.saving.load_model(tmp_path / "m.keras")(x)), got)
+    assert layer.non_trainable_weights and not layer.trainable_weights
+    assert PadToLength.from_config(layer.get_config()).get_config() == layer.get_config()
+
+
+def test_pad_to_length_before_adapt_and_bad_batches():
+    x = sequences(2, 4, 2)
+    np.testing.assert_array_equal(np.asarray(PadToLength()(x)), x)  # never adapted: unchanged
+    layer = PadToLength(pad_value=-1.0)
+    layer.adapt([np.concatenate([x, -np.ones((2, 3, 2), "float32")], axis=1)])
+    assert float(layer.length.numpy()) == 4.0
+    np.testing.assert_array_equal(np.asarray(layer(x[:, :1]))[:, 1:], -1.0)
+    with pytest.raises(ValueError, match="no real"):
+        PadToLength().adapt([np.zeros((1, 3, 2), "float32")])
+    with pytest.raises(ValueError, match="batch, time, channels"):
+        PadToLength().adapt([np.zeros((3, 2), "float32")])

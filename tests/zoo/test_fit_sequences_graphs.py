@@ -122,6 +122,32 @@ def test_fit_standardizes_a_recurrent_model_once_from_the_raw_training_series(tm
                 epochs=1, verbose=0)
 
 
+@pytest.mark.parametrize("name", ["conv1d", "resnet1d", "inception_time"])
+def test_fit_sets_the_fixed_length_of_an_unmasked_classifier_and_its_predictions_ignore_the_batch(tmp_path, name):
+    """With mask_value=None and pad_to_longest=True, zoo.fit records the training set's longest
+    length, and a series gets the same prediction alone, beside a longer series (a batch padded
+    further) and after save / reload; padded to its batch only, it does not."""
+    train = zoo_data.load_dataset("japanese_vowels", split="train")
+    longest = max(len(s) for s in train.series)
+    keras.utils.set_random_seed(0)
+    small = {"conv1d": {"filters": (8, 8), "kernel_sizes": (3, 3)}, "resnet1d": {"filters": (8,)},
+             "inception_time": {"depth": 1, "filters": 4, "bottleneck_size": 4}}[name]
+    model = zoo.build(name, num_classes=9, input_shape=(None, 12), mask_value=None, pad_to_longest=True, **small)
+    zoo.fit(model, train, epochs=1, batch_size=64, verbose=0)
+    assert float(model.get_layer("pad_to_longest").length.numpy()) == longest
+    short, other = train.series[0], train.series[1][: longest - 2]
+    assert len(short) < len(other) < longest
+    alone, _ = zoo_data.pad_sequences([short])
+    beside, _ = zoo_data.pad_sequences([short, other])
+    np.testing.assert_allclose(np.asarray(model(beside))[0], np.asarray(model(alone))[0], atol=1e-5)
+    model.save(tmp_path / "m.keras")
+    reloaded = keras.saving.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(np.asarray(reloaded(alone)), np.asarray(model(alone)), atol=1e-6)
+    batch_padded = zoo.build(name, num_classes=9, input_shape=(None, 12), mask_value=None, **small)
+    batch_padded.set_weights([w for w in model.get_weights() if w.shape != ()])
+    assert not np.allclose(np.asarray(batch_padded(beside))[0], np.asarray(batch_padded(alone))[0], atol=1e-5)
+
+
 def _plain_files(dataset, roles, folder):
     """Paths `zoo train --data` reads: the bundled files, the gzipped ones unpacked into `folder`."""
     paths = []

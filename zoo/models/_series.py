@@ -1,22 +1,30 @@
-"""What the time-series classifiers of the authors' Keras code share (`inception_time`, `resnet1d`):
-the masked input, the masked global-average-pooling head, the card checked against that code."""
+"""What the time-series classifiers share (`conv1d`, `inception_time`, `resnet1d`): the input with
+its padding mask or its fixed-length padding, the masked global-average-pooling head, the card
+checked against the authors' Keras code."""
 
 from __future__ import annotations
 
-from layers.sequence import MaskedGlobalPooling1D, PaddingMask
+from layers.sequence import MaskedGlobalPooling1D, PadToLength, PaddingMask
 from zoo.cards import ModelCard
 from zoo.errors import InvalidArgumentError
 from zoo.models.recurrent import sequence_card, sequence_head, sequence_input
 
 
-def series_input(input_shape, mask_value, name: str):
-    """`(inputs, mask)`: the `[batch, time, features]` input and its padding mask "padding_mask"
-    (boolean `[batch, time]`, None when `mask_value` is None)."""
+def series_input(input_shape, mask_value, name: str, *, pad_to_longest: bool = False):
+    """`(inputs, x, mask)`: the `[batch, time, features]` input; what the first block reads (the
+    input, or with `pad_to_longest` the input padded to the training set's longest length by
+    `PadToLength` "pad_to_longest"); and the padding mask "padding_mask" (boolean `[batch, time]`,
+    None when `mask_value` is None)."""
     inputs = sequence_input(input_shape, name)
     if len(inputs.shape) != 3:
         raise InvalidArgumentError(f"{name} takes sequences [time, features], got input_shape={tuple(input_shape)}")
+    if pad_to_longest and mask_value is not None:
+        raise InvalidArgumentError(
+            f"{name}: pad_to_longest=True pads the series for a model without a padding mask; set mask_value=None "
+            f"too (with mask_value={mask_value!r} the mask hides the padding, and padding changes nothing)")
     mask = None if mask_value is None else PaddingMask(mask_value, name="padding_mask")(inputs)
-    return inputs, mask
+    x = PadToLength(0.0, name="pad_to_longest")(inputs) if pad_to_longest else inputs
+    return inputs, x, mask
 
 
 def gap_head(x, mask, *, num_classes, include_top, pooling, classifier_activation):

@@ -41,6 +41,7 @@ from layers.sequence import ApplyMask, CausalDilatedResidualBlock, LastTimeStep,
 from layers.sequence import receptive_field
 from zoo.errors import InvalidArgumentError
 from zoo.models._common import register_variants
+from zoo.models._series import series_input
 from zoo.models.recurrent import check_rate, check_widths, sequence_card, sequence_head, sequence_input
 from zoo.recipes import Recipe
 
@@ -57,6 +58,9 @@ class Conv1DConfig:
             with Keras' 0.99 the statistics lag behind the fast-changing training ones on small
             data sets (GunPoint after 60 epochs: test accuracy 0.51 at 0.99, 1.00 at 0.9).
         mask_value: the padding value (steps whose features all equal it are padding), or None.
+        pad_to_longest: with `mask_value=None`, pad every series to the training set's longest
+            length (`PadToLength`, set by `zoo.fit`), so that the padding the model sees (a length
+            signal for the average pool) is the same in every batch.
     """
 
     filters: tuple = (128, 256, 128)
@@ -64,6 +68,7 @@ class Conv1DConfig:
     dropout: float = 0.0
     bn_momentum: float = 0.9
     mask_value: float | None = 0.0
+    pad_to_longest: bool = False
 
 
 @dataclass(frozen=True)
@@ -170,11 +175,7 @@ def _build_conv1d(config: Conv1DConfig, *, name, num_classes, input_shape, inclu
         raise InvalidArgumentError(f"{name}: got {len(kernels)} kernel_sizes for {len(filters)} filters")
     dropout = check_rate(config.dropout, "dropout", name)
     check_rate(config.bn_momentum, "bn_momentum", name)
-    inputs = sequence_input(input_shape, name)
-    if len(inputs.shape) != 3:
-        raise InvalidArgumentError(f"{name} takes sequences [time, features], got input_shape={tuple(input_shape)}")
-    mask = None if config.mask_value is None else PaddingMask(config.mask_value, name="padding_mask")(inputs)
-    x = inputs
+    inputs, x, mask = series_input(input_shape, config.mask_value, name, pad_to_longest=config.pad_to_longest)
     for i, (width, kernel) in enumerate(zip(filters, kernels), start=1):
         if mask is not None:
             x = ApplyMask(name=f"block{i}_mask")(x, mask=mask)

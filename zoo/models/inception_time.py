@@ -73,6 +73,9 @@ class InceptionTimeConfig:
             epoch and 0.99 statistics lag behind (GunPoint, 300 epochs of the published recipe:
             test accuracy 0.69 at 0.99, 1.00 at 0.9, the same training loss). conv1d does the same.
         mask_value: the padding value (steps whose features all equal it are padding), or None.
+        pad_to_longest: with `mask_value=None`, pad every series to the training set's longest
+            length (`PadToLength`, set by `zoo.fit`), so that the padding the model sees (a length
+            signal for the average pool) is the same in every batch.
     """
 
     depth: int = 6
@@ -84,6 +87,7 @@ class InceptionTimeConfig:
     residual_every: int = 3
     bn_momentum: float = 0.9
     mask_value: float | None = 0.0
+    pad_to_longest: bool = False
 
     @property
     def receptive_field(self) -> int:
@@ -135,8 +139,8 @@ def _build(config: InceptionTimeConfig, *, name, num_classes, input_shape, inclu
             raise InvalidArgumentError(f"{name}: {what} must be an integer >= 1, got {getattr(config, what)!r}")
     kernels = check_widths(config.kernel_sizes, "kernel_sizes", name)
     check_rate(config.bn_momentum, "bn_momentum", name)
-    inputs, mask = series_input(input_shape, config.mask_value, name)
-    x = residual = inputs
+    inputs, x, mask = series_input(input_shape, config.mask_value, name, pad_to_longest=config.pad_to_longest)
+    residual = x
     for d in range(config.depth):
         x = InceptionModule1D(
             config.filters,

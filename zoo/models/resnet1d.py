@@ -56,12 +56,16 @@ class ResNet1DConfig:
         kernel_sizes: kernels of the three convolutions of every block (8, 5, 3).
         bn_momentum: of every batch normalization's moving statistics (Keras' 0.99, the code's).
         mask_value: the padding value (steps whose features all equal it are padding), or None.
+        pad_to_longest: with `mask_value=None`, pad every series to the training set's longest
+            length (`PadToLength`, set by `zoo.fit`), so that the padding the model sees (a length
+            signal for the average pool) is the same in every batch.
     """
 
     filters: tuple = (64, 128, 128)
     kernel_sizes: tuple = (8, 5, 3)
     bn_momentum: float = 0.99
     mask_value: float | None = 0.0
+    pad_to_longest: bool = False
 
     @property
     def receptive_field(self) -> int:
@@ -106,8 +110,7 @@ def _build(config: ResNet1DConfig, *, name, num_classes, input_shape, include_to
     filters = check_widths(config.filters, "filters", name)
     kernels = check_widths(config.kernel_sizes, "kernel_sizes", name)
     check_rate(config.bn_momentum, "bn_momentum", name)
-    inputs, mask = series_input(input_shape, config.mask_value, name)
-    x = inputs
+    inputs, x, mask = series_input(input_shape, config.mask_value, name, pad_to_longest=config.pad_to_longest)
     for i, width in enumerate(filters, start=1):
         x = ResidualBlock1D(width, kernel_sizes=kernels, momentum=config.bn_momentum, name=f"block{i}")(x, mask=mask)
     outputs = gap_head(x, mask, num_classes=num_classes, include_top=include_top, pooling=pooling,
