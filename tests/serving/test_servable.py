@@ -1,6 +1,7 @@
 """serving.Servable on real SavedModels written by zoo.export: signatures, checks, errors."""
 
 import os
+import time
 
 import grpc
 import keras
@@ -265,3 +266,43 @@ def test_sequence_and_graph_models(tmp_path):
                  servable.run, "serving_default", {**batch, "edge_index": batch["edge_index"].T})
     expect_error(grpc.StatusCode.INVALID_ARGUMENT, "Missing but required: {node_graph_ids}",
                  servable.run, "serving_default", {k: v for k, v in batch.items() if k != "node_graph_ids"})
+
+
+def test_loop_free_graphs_run_in_the_callers_thread_and_graphs_with_loops_keep_the_deadline(tmp_path, path, x):
+    """A loop-free signature's Session runs in the calling thread (no inter-op pool: half the CPU of a small
+    model's call); one whose outputs need a while loop (in a function of the graph's library, as
+    tf.function saves it; the export's image-bytes signature has one, its tensors' serving_default not)
+    runs in the pool with the deadline as its timeout, so the run can be stopped."""
+    from serving.servable import has_loops
+
+    module = tf.Module()
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
+    def doubled_until_large(v):
+        return {"y": tf.while_loop(lambda s: tf.reduce_sum(s) < 100.0, lambda s: s * 2.0, [v])[0]}
+
+    module.f = doubled_until_large
+    tf.saved_model.save(module, str(tmp_path / "loop" / "1"), signatures={"serving_default": doubled_until_large})
+    looping, plain = Servable("loop", 1, tmp_path / "loop" / "1"), Servable("digits", 1, path)
+    try:
+        outputs = {(s.name, k): [o.tensor_name for o in s.signature(k).outputs.values()]
+                   for s in (looping, plain) for k in s.signature_names}
+        graphs = {s.name: s._graph.as_graph_def() for s in (looping, plain)}
+        assert {key: has_loops(graphs[key[0]], names) for key, names in outputs.items()} == {
+            ("loop", "serving_default"): True, ("digits", "serving_default"): False, ("digits", "classify"): False,
+            ("digits", "serving_bytes"): True}
+        got = looping.run("serving_default", {"v": np.array([1.0, 2.0], np.float32)}, deadline=time.monotonic() + 30)
+        np.testing.assert_allclose(got["y"], [64.0, 128.0])
+        calls = {}
+        for servable in (looping, plain):
+            signature = servable.signature("serving_default")
+            servable._callable(signature, sorted(signature.outputs), 5000)
+            calls[servable.name] = [k[2] for k in servable._callables]
+        # a deadline bucket (the 30-s run's and this 5-s one) only where the timeout can stop a run
+        assert 5000 in calls["loop"] and 0 not in calls["loop"] and calls["digits"] == [0]
+        want = plain.run("serving_default", {"input_layer": x[:1]})
+        got = plain.run("serving_default", {"input_layer": x[:1]}, deadline=time.monotonic() + 30)
+        assert sorted(got) == sorted(want) and all(np.array_equal(got[k], want[k]) for k in want)
+    finally:
+        looping.unload()
+        plain.unload()
