@@ -23,6 +23,28 @@ benchmark process itself), and ratios against `in-process tf2` at the same concu
 machine's load average is printed before and after: on a shared machine, CPU per request is the
 least noise-sensitive figure.
 
+Where a lenet5 request's server CPU goes (2026-12-04, 2 cores of an Intel Xeon, Eigen kernels; issue 15):
+
+| piece | CPU per request | how it was measured |
+| --- | --- | --- |
+| the whole server, unbatched, 1 caller | 0.88-0.94 ms | /proc, this benchmark |
+| gRPC's do-nothing floor (sync or grpc.aio alike) | 0.18-0.30 ms | `grpc floor` rows; a grpc.aio twin measured 0.19-0.35 |
+| the Session run of one example | 0.11 ms | in-process, caller thread (0.23 ms before) |
+| everything of ours: parse, decode, acquire, validate, run, encode, metrics | 0.20 ms with the run | in-process loop over `PredictionServicer.Predict` + SerializeToString; cProfile |
+| the rest: thread wake-ups and gRPC's Python layer | about 0.45 ms | perf: 49 % of the server's samples in the kernel, 27.5 % `finish_task_switch`, 22 % futex waits; 20-29 context switches per request against the floor's 12 |
+
+Batching does not pay for lenet5 because the batches stay small: with 64 callers the mean batch was
+5.2 examples (batch_timeout 1 ms), as the GIL-bound per-request path delivers about 2,000
+requests/s to the batcher; py-spy `--gil` of the batched server at 64 callers: gRPC's sync Python
+layer (`_server.py`: `_serve`, `_handle_call`, `_unary_request`) about 45 % of the GIL-holding
+samples, the batch thread 42 % (of which the Session call 7 %, waking the callers' futures 11 %),
+`ModelServer.predict` 7 %. A grpc.aio prototype (one event-loop thread, the batcher's futures awaited
+with `asyncio.wrap_future`) reached 1,830-1,930 requests/s at 64 callers against 1,320-1,600 for the
+sync server, 0.64-0.68 ms CPU per request against 0.74-0.88, and no gain unbatched at 1 caller
+(p50 1.22 ms). For the kernels: oneDNN makes a 64-example lenet5 batch 2.5x cheaper (5.4 -> 2.1 ms
+CPU) but one example 3.6x dearer (0.11 -> 0.41 ms), and resnet18 batches dearer (176 -> 218 ms), so
+the server keeps Eigen.
+
 MLServer is not measured here: its gRPC speaks the KServe v2 protocol, not TF Serving's, so it
 needs requests of its own and a runtime wrapping the SavedModel (the issue's figures, 1.4-1.9x its
 requests/s, came from such a side venv: `pip install mlserver` there, not a dependency of zoo).
