@@ -10,9 +10,10 @@
 `Server` is a grpc.server with the two servicers over a backend (serving.backend.ModelServer, or
 the gateway), the grpc.health.v1 health service (one status per model: SERVING while a version is
 available), server reflection, bearer-token auth (serving.auth), TLS, message size limits, client
-deadlines (a call whose deadline passed is not run; batching drops it from the queue; a Session run
-is stopped at it), Prometheus metrics (serving.metrics), optionally a Unix domain socket beside
-the TCP port (TF Serving's --grpc_socket_path), gRPC server arguments (--grpc_channel_arguments),
+deadlines (a call whose deadline passed is not run; batching drops it from the queue; the Session
+run of a signature with a loop is stopped at it, a loop-free one, bounded by its input, finishes:
+serving.servable), Prometheus metrics (serving.metrics), optionally a Unix domain socket beside the
+TCP port (TF Serving's --grpc_socket_path), gRPC server arguments (--grpc_channel_arguments),
 TensorFlow's profiler service (serving.profiler, as TF Serving has it on its gRPC port), and the
 REST API (serving.rest) on a second port. The servicers only turn calls into backend calls
 and backend errors into statuses: bad input never takes the server down, every failure becomes a
