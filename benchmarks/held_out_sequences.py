@@ -43,6 +43,21 @@ Measured on 2026-12-04 (seed 0, one thread per run, masked and `--padding batch`
 | -------------- | --------------------- | ------ | -------- | ------------------ | ---------------------------- |
 | inception_time | PickupGestureWiimoteZ | 0.8000 | 0.8000   | InceptionTime 0.76 | 1500 epochs, 1413 s / 1282 s |
 | resnet1d       | PickupGestureWiimoteZ | 0.7600 | 0.7800   | InceptionTime 0.76 | 1500 / 1331 epochs, 1168 / 941 s |
+
+Measured on 2026-12-04 on an Intel Xeon (2 cores, one thread per run, 2-4 runs side by side), `--padding
+longest` (no mask, every series padded to the training set's longest by `PadToLength`) against the
+masked card default:
+
+| model          | set                   | masked           | longest                   | published          |
+| -------------- | --------------------- | ---------------- | ------------------------- | ------------------ |
+| conv1d         | PickupGestureWiimoteZ | 0.6600 (above)   | 0.7800 (seed 0), 0.7800 (seed 1) | InceptionTime 0.76 |
+| resnet1d       | PickupGestureWiimoteZ | 0.7600 (above)   | 0.8000                    | InceptionTime 0.76 |
+| inception_time | PickupGestureWiimoteZ | 0.8000 (above)   | 0.8000 (1500 epochs, 1357 s)  | InceptionTime 0.76 |
+| conv1d         | JapaneseVowels        | 0.9919           | 0.9919                    | FCN 0.993          |
+
+(conv1d longest: 2000 / 1956 epochs, 559 / 922 s; resnet1d 1450 epochs, 806 s; JapaneseVowels masked
+1381 epochs, 442 s, longest 2000 epochs, 583 s.) The default is still the mask: see issue 17's note of
+2026-12-04 for what switching needs.
 """
 
 from __future__ import annotations
