@@ -45,6 +45,7 @@ from __future__ import annotations
 import argparse
 import errno
 import functools
+import gc
 import logging
 import os
 import signal
@@ -424,6 +425,10 @@ def main(argv=None, prog: str = "python -m serving") -> int:
 
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
+    # TensorFlow's modules leave ~260,000 long-lived objects that every full garbage collection walks
+    # while it holds the GIL; frozen, the collector skips them. lenet5, 64 callers, batching: p99
+    # 161-170 ms -> 75-81 ms (two alternating rounds, 2026-12-04), CPU per request unchanged.
+    gc.freeze()
     while not server.wait(1.0):
         pass
     return 0
