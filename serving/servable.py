@@ -54,8 +54,8 @@ loops runs its ops in the calling thread (`RunOptions.inter_op_thread_pool = -1`
 `CALLER_THREAD_POOL`) instead of handing them to TensorFlow's inter-op pool (an op's own
 parallelism, the intra-op pool, is unchanged); its work is bounded by its inputs, and the deadline is
 checked before it starts. A signature whose outputs need a loop (`While`, TF1 `Enter`, in the graph
-or in the functions it calls) can run for ever, so it runs in the inter-op pool with the deadline as its `timeout_in_ms`: TensorFlow
-stops it there (a caller-thread run cannot be stopped). Thread-safety:
+or in the functions it calls) can run for ever, so it runs in the inter-op pool with the deadline as
+its `timeout_in_ms`: TensorFlow stops it there (a caller-thread run cannot be stopped). Thread-safety:
 `run` / `classify` / `regress` may be called from many threads at once (Session runs are
 thread-safe); reference counting around a servable is the manager's job.
 """
@@ -543,8 +543,9 @@ def _timeout_ms(deadline: float | None) -> int:
 
 # RunOptions.inter_op_thread_pool of loop-free graphs' callables: -1 runs Session::Run in the caller's
 # thread (no hand-off to the inter-op pool and back), where a timeout does not stop it. Measured here
-# (2 cores, Eigen kernels, one thread calling): lenet5, one example: 0.232 -> 0.112 ms of CPU a call (wall 0.187 -> 0.112 ms); batch of 64: 5.69 ->
-# 5.39 ms; resnet18 64x64, one example: 7.2 -> 6.4 ms, batch of 64: 182 -> 176 ms. The requests' own
+# (2 cores, Eigen kernels, one thread calling): lenet5, one example: 0.232 -> 0.112 ms of CPU a call
+# (wall 0.187 -> 0.112 ms), batch of 64: 5.69 -> 5.39 ms; resnet18 64x64, one example: 7.2 -> 6.4 ms,
+# batch of 64: 182 -> 176 ms. The requests' own
 # threads (gRPC's, the batch threads) already give the runs their concurrency.
 CALLER_THREAD_POOL = -1
 LOOP_OPS = frozenset({"While", "StatelessWhile", "_While", "Enter", "RefEnter"})
