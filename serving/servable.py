@@ -545,8 +545,8 @@ def _timeout_ms(deadline: float | None) -> int:
 # thread (no hand-off to the inter-op pool and back), where a timeout does not stop it. Measured here
 # (2 cores, Eigen kernels, one thread calling): lenet5, one example: 0.232 -> 0.112 ms of CPU a call
 # (wall 0.187 -> 0.112 ms), batch of 64: 5.69 -> 5.39 ms; resnet18 64x64, one example: 7.2 -> 6.4 ms,
-# batch of 64: 182 -> 176 ms. The requests' own
-# threads (gRPC's, the batch threads) already give the runs their concurrency.
+# batch of 64: 182 -> 176 ms. The requests' own threads (gRPC's, the batch threads) already give the
+# runs their concurrency.
 CALLER_THREAD_POOL = -1
 LOOP_OPS = frozenset({"While", "StatelessWhile", "_While", "Enter", "RefEnter"})
 
@@ -631,7 +631,7 @@ class SavedModelServable(Servable):
         self._shape_checks = {}  # (signature, ((alias, shape), ...)) -> None (fine) or the error message
         self._graph_def = None
         self._init_signatures()
-        graph_def = self._graph.as_graph_def()
+        graph_def = self._graph.as_graph_def()  # once, at load (the shape checks build their own lazily)
         self._caller_thread = {  # signature name -> its runs go in the caller's thread (see CALLER_THREAD_POOL)
             name: not has_loops(graph_def, [spec.tensor_name for spec in signature.outputs.values()])
             for name, signature in self.signatures.items()}
